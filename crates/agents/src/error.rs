@@ -1,0 +1,49 @@
+//! The error type of this crate.
+
+use pdmrl_envs::EnvError;
+use pdmrl_local_loss::LocalLossError;
+use pdmrl_tensor::TensorError;
+
+/// Everything that can stop an agent from being built or trained.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// A hyperparameter outside its allowed range (checked before any work starts).
+    #[error("invalid hyperparameter `{name}` = {value}: {allowed}")]
+    InvalidConfig {
+        /// Name as in configs (CleanRL's spelling), e.g. `num_minibatches`.
+        name: &'static str,
+        /// The value given, as text.
+        value: String,
+        /// What is allowed.
+        allowed: String,
+    },
+    /// The algorithm does not support the environment's action space.
+    #[error("{algo} does not support action space {space} of `{env}`")]
+    UnsupportedActionSpace {
+        /// Algorithm name.
+        algo: &'static str,
+        /// Environment id.
+        env: String,
+        /// The action space, as text.
+        space: String,
+    },
+    /// A loss or parameter became NaN or infinite.
+    #[error("non-finite {what} at update {update} in the {network} network")]
+    NonFinite {
+        /// 1-based update (iteration) number.
+        update: usize,
+        /// `actor` or `critic`.
+        network: &'static str,
+        /// What was non-finite, e.g. `loss`, `hidden layer 1 local loss`.
+        what: String,
+    },
+    /// From the environment.
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    /// From the local rule.
+    #[error(transparent)]
+    LocalLoss(#[from] LocalLossError),
+    /// From the kernels (optimiser hyperparameters, shapes).
+    #[error(transparent)]
+    Tensor(#[from] TensorError),
+}

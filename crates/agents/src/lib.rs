@@ -1,0 +1,28 @@
+//! # pdmrl-agents
+//!
+//! Policy-gradient agents whose networks are trained either end to end by backprop
+//! (`bp`) or layer-locally (`pdm`, and the `frozen` control), seed for seed the same
+//! otherwise.
+//!
+//! * [`Ppo`]: PPO for discrete actions with CleanRL's `ppo.py` defaults ([`PpoConfig`]);
+//! * [`ActorCritic`] and [`TrainerKind`]: how actor and critic networks learn from one
+//!   minibatch (see [`trainer`]);
+//! * [`Mlp`]: the networks; [`gae()`]: advantages; [`ppo_loss()`]: the loss and its
+//!   exact gradient; [`categorical`]: the policy distribution.
+//!
+//! Agents do no I/O: they report [`Event`]s to an observer closure.
+
+pub mod categorical;
+pub mod error;
+pub mod gae;
+pub mod mlp;
+pub mod ppo;
+pub mod ppo_loss;
+pub mod trainer;
+
+pub use error::AgentError;
+pub use gae::gae;
+pub use mlp::Mlp;
+pub use ppo::{EpisodeRecord, Event, IterationStats, Ppo, PpoConfig};
+pub use ppo_loss::{PpoLoss, ppo_loss};
+pub use trainer::{ActorCritic, LayerStats, TrainerConfig, TrainerKind, UpdateReport};

@@ -1,0 +1,131 @@
+//! Multilayer perceptrons: hidden layers plus one output head.
+
+use ndarray::{Array2, ArrayView2};
+use pdmrl_tensor::{Activation, Dense, DenseGrads, Rng};
+
+/// An MLP `obs: [batch, d_0] -> hidden layers (phi) -> head (identity): [batch, d_out]`.
+///
+/// Hidden layers and the head are kept apart because the trainers treat them apart: `bp`
+/// trains both through one backward pass, the local trainers train `hidden` layer by
+/// layer and the `head` on the algorithm's loss alone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mlp {
+    /// Hidden layers `l = 1..L`, `[d_{l-1}] -> [d_l]`.
+    pub hidden: Vec<Dense<f32>>,
+    /// Output head `[d_L] -> [d_out]`, identity activation.
+    pub head: Dense<f32>,
+}
+
+/// Gradients of every layer of an [`Mlp`], in the order of [`Mlp::hidden`], then the head.
+#[derive(Debug, Clone)]
+pub struct MlpGrads {
+    /// One entry per hidden layer.
+    pub hidden: Vec<DenseGrads<f32>>,
+    /// The head's.
+    pub head: DenseGrads<f32>,
+}
+
+impl Mlp {
+    /// CleanRL's `layer_init` network: orthogonal weights, zero biases, gain
+    /// `hidden_gain` (sqrt 2) on hidden layers and `head_gain` on the head (0.01 for a
+    /// policy, 1.0 for a value function). Draws from `rng` layer by layer.
+    pub fn new(
+        inputs: usize,
+        hidden_sizes: &[usize],
+        outputs: usize,
+        activation: Activation,
+        hidden_gain: f64,
+        head_gain: f64,
+        rng: &mut Rng,
+    ) -> Self {
+        let mut hidden = Vec::with_capacity(hidden_sizes.len());
+        let mut d = inputs;
+        for &h in hidden_sizes {
+            hidden.push(Dense::orthogonal(d, h, hidden_gain, activation, rng));
+            d = h;
+        }
+        let head = Dense::orthogonal(d, outputs, head_gain, Activation::Identity, rng);
+        Mlp { hidden, head }
+    }
+
+    /// Inference: `x: [batch, d_0] -> [batch, d_out]`, keeping no activations.
+    pub fn forward(&self, x: ArrayView2<f32>) -> Array2<f32> {
+        let features = self.features(x);
+        self.head.forward(features.view())
+    }
+
+    /// The last hidden layer's output `X_L: [batch, d_L]` (the input itself if there is
+    /// no hidden layer).
+    pub fn features(&self, x: ArrayView2<f32>) -> Array2<f32> {
+        let mut x = x.to_owned();
+        for layer in &self.hidden {
+            x = layer.forward(x.view());
+        }
+        x
+    }
+
+    /// Forward pass that keeps every activation for backprop: returns
+    /// `[X_0, X_1, ..., X_L, Y]` (input, each hidden output, head output).
+    pub fn forward_cached(&self, x: ArrayView2<f32>) -> Vec<Array2<f32>> {
+        let mut acts = Vec::with_capacity(self.hidden.len() + 2);
+        acts.push(x.to_owned());
+        for layer in self.hidden.iter().chain(std::iter::once(&self.head)) {
+            let next = layer.forward(acts.last().expect("non-empty").view());
+            acts.push(next);
+        }
+        acts
+    }
+
+    /// Backprop of `dy = dL/dY: [batch, d_out]` through every layer, given the activations
+    /// from [`Mlp::forward_cached`].
+    ///
+    /// # Panics
+    /// If `acts` does not come from this network.
+    pub fn backward(&self, acts: &[Array2<f32>], dy: ArrayView2<f32>) -> MlpGrads {
+        let n = self.hidden.len();
+        assert_eq!(
+            acts.len(),
+            n + 2,
+            "Mlp::backward: activations of another network"
+        );
+        let head = self
+            .head
+            .backward(acts[n].view(), acts[n + 1].view(), dy, n > 0);
+        let mut hidden = Vec::with_capacity(n);
+        let mut grad = head.input.clone();
+        for l in (0..n).rev() {
+            let dx = grad.take().expect("input gradient requested");
+            let g = self.hidden[l].backward(acts[l].view(), acts[l + 1].view(), dx.view(), l > 0);
+            grad = g.input.clone();
+            hidden.push(g);
+        }
+        hidden.reverse();
+        MlpGrads { hidden, head }
+    }
+
+    /// Number of parameters.
+    pub fn num_parameters(&self) -> usize {
+        self.hidden.iter().map(Dense::num_parameters).sum::<usize>() + self.head.num_parameters()
+    }
+}
+
+/// Flat mutable views of a layer's parameters, `[weight, bias]`, for the optimiser.
+pub(crate) fn layer_params(layer: &mut Dense<f32>) -> [&mut [f32]; 2] {
+    [
+        layer.weight.as_slice_mut().expect("standard layout"),
+        layer.bias.as_slice_mut().expect("standard layout"),
+    ]
+}
+
+/// Flat views of a layer's gradients, `[weight, bias]`.
+pub(crate) fn layer_grads(grads: &mut DenseGrads<f32>) -> [&mut [f32]; 2] {
+    [
+        grads.weight.as_slice_mut().expect("standard layout"),
+        grads.bias.as_slice_mut().expect("standard layout"),
+    ]
+}
+
+/// Sizes `[in * out, out]` of a layer's parameter tensors.
+pub(crate) fn layer_sizes(layer: &Dense<f32>) -> [usize; 2] {
+    [layer.weight.len(), layer.bias.len()]
+}

@@ -1,0 +1,444 @@
+//! Trainers: how the parameters of an actor-critic pair learn from one minibatch.
+//!
+//! | trainer | hidden layers | heads |
+//! |---|---|---|
+//! | `bp` | end-to-end backprop of the algorithm loss | same |
+//! | `pdm` | local PDM loss during the forward pass (method.md) | algorithm loss on the features as constants |
+//! | `frozen` | never trained (random features at init), the control | algorithm loss |
+//!
+//! The local trainers never run a backward pass through a hidden layer: each hidden layer
+//! is stepped by its own Adam as soon as its output is computed, and only its input and
+//! output live at that moment.
+
+use crate::error::AgentError;
+use crate::mlp::{Mlp, layer_grads, layer_params, layer_sizes};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+use pdmrl_local_loss::{LocalRule, Pdm, PdmOptions};
+use pdmrl_tensor::{Activation, Adam, AdamConfig, clip_grad_norm};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Which trainer updates the networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrainerKind {
+    /// End-to-end backpropagation (the baseline).
+    Bp,
+    /// Layer-local pairwise distance matching; heads by the algorithm's loss.
+    Pdm,
+    /// Hidden layers fixed at their random initialisation; heads by the algorithm's loss.
+    Frozen,
+}
+
+impl TrainerKind {
+    /// Every trainer, in the order tables list them.
+    pub const ALL: [TrainerKind; 3] = [TrainerKind::Bp, TrainerKind::Pdm, TrainerKind::Frozen];
+
+    /// The name used in configs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            TrainerKind::Bp => "bp",
+            TrainerKind::Pdm => "pdm",
+            TrainerKind::Frozen => "frozen",
+        }
+    }
+}
+
+impl fmt::Display for TrainerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for TrainerKind {
+    type Err = AgentError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TrainerKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| AgentError::InvalidConfig {
+                name: "trainer",
+                value: s.to_string(),
+                allowed: format!(
+                    "one of: {}",
+                    TrainerKind::ALL.map(TrainerKind::name).join(", ")
+                ),
+            })
+    }
+}
+
+/// Trainer options.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainerConfig {
+    /// Which trainer.
+    pub kind: TrainerKind,
+    /// Learning rate of each hidden layer's own Adam under a local trainer, constant
+    /// (not annealed). **[choice]** method.md: 1e-3.
+    pub local_lr: f64,
+    /// Epsilon of the hidden layers' Adam (PyTorch's default 1e-8).
+    pub local_adam_eps: f64,
+    /// Options of the PDM rule.
+    pub pdm: PdmOptions,
+}
+
+impl Default for TrainerConfig {
+    fn default() -> Self {
+        TrainerConfig {
+            kind: TrainerKind::Bp,
+            local_lr: 1e-3,
+            local_adam_eps: 1e-8,
+            pdm: PdmOptions::default(),
+        }
+    }
+}
+
+impl TrainerConfig {
+    /// Default options for `kind`.
+    pub fn new(kind: TrainerKind) -> Self {
+        TrainerConfig {
+            kind,
+            ..TrainerConfig::default()
+        }
+    }
+
+    /// Checks every option.
+    ///
+    /// # Errors
+    /// [`AgentError::InvalidConfig`] or [`AgentError::LocalLoss`] naming the option.
+    pub fn check(&self) -> Result<(), AgentError> {
+        if !(self.local_lr > 0.0 && self.local_lr.is_finite()) {
+            return Err(AgentError::InvalidConfig {
+                name: "local_lr",
+                value: self.local_lr.to_string(),
+                allowed: "must be finite and > 0".into(),
+            });
+        }
+        self.pdm.check()?;
+        Ok(())
+    }
+}
+
+/// Diagnostics of one hidden layer (method.md: what explains a PDM result).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct LayerStats {
+    /// The PDM loss of the layer on the minibatch (for `bp`/`frozen`: measured, not used).
+    pub local_loss: f64,
+    /// Mean pairwise euclidean distance of the layer's outputs over the minibatch.
+    pub mean_distance: f64,
+    /// Fraction of outputs with `|tanh| > 0.99` (for relu: outputs equal to 0).
+    pub saturated: f64,
+    /// Frobenius norm of the layer's weight after the update.
+    pub weight_norm: f64,
+}
+
+/// What one minibatch update reports.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateReport {
+    /// Global norm of the clipped-over gradients before clipping.
+    pub grad_norm: f64,
+    /// Per hidden layer of the actor; empty when not measured.
+    pub actor_layers: Vec<LayerStats>,
+    /// Per hidden layer of the critic; empty when not measured.
+    pub critic_layers: Vec<LayerStats>,
+}
+
+enum State {
+    /// One Adam over every parameter: actor layers then critic layers (CleanRL uses one
+    /// optimiser over `agent.parameters()`).
+    Backprop { adam: Adam<f32> },
+    /// Heads share one Adam; each hidden layer has its own (if trained).
+    Local {
+        heads: Adam<f32>,
+        actor_hidden: Vec<Adam<f32>>,
+        critic_hidden: Vec<Adam<f32>>,
+        train_hidden: bool,
+    },
+}
+
+/// An actor network, a critic network and the trainer state that updates them.
+pub struct ActorCritic {
+    /// The policy network (`[batch, obs_dim] -> [batch, n_actions]` logits).
+    pub actor: Mlp,
+    /// The value network (`[batch, obs_dim] -> [batch, 1]`).
+    pub critic: Mlp,
+    config: TrainerConfig,
+    rule: Pdm,
+    state: State,
+}
+
+/// The loss of the algorithm: given the policy head's output `[batch, n_out]` and the
+/// values `[batch]`, returns dLoss/d(policy output) and dLoss/d(values).
+pub type HeadLoss<'a> =
+    dyn FnMut(ArrayView2<f32>, ArrayView1<f32>) -> (Array2<f32>, Array1<f32>) + 'a;
+
+impl ActorCritic {
+    /// Wraps two networks with a trainer. `lr` and `adam_eps` are the algorithm's (used for
+    /// every parameter under `bp`, for the heads under local trainers).
+    ///
+    /// # Errors
+    /// Invalid trainer options or learning rates.
+    pub fn new(
+        actor: Mlp,
+        critic: Mlp,
+        config: TrainerConfig,
+        lr: f64,
+        adam_eps: f64,
+    ) -> Result<Self, AgentError> {
+        config.check()?;
+        let rule = Pdm::new(config.pdm)?;
+        let head_cfg = AdamConfig {
+            lr,
+            eps: adam_eps,
+            ..AdamConfig::default()
+        };
+        let sizes = |layers: &mut dyn Iterator<Item = &pdmrl_tensor::Dense<f32>>| -> Vec<usize> {
+            layers.flat_map(layer_sizes).collect()
+        };
+        let state = match config.kind {
+            TrainerKind::Bp => {
+                let s = sizes(
+                    &mut actor
+                        .hidden
+                        .iter()
+                        .chain([&actor.head])
+                        .chain(critic.hidden.iter())
+                        .chain([&critic.head]),
+                );
+                State::Backprop {
+                    adam: Adam::new(head_cfg, &s)?,
+                }
+            }
+            TrainerKind::Pdm | TrainerKind::Frozen => {
+                let local_cfg = AdamConfig {
+                    lr: config.local_lr,
+                    eps: config.local_adam_eps,
+                    ..AdamConfig::default()
+                };
+                let per_layer = |net: &Mlp| -> Result<Vec<Adam<f32>>, AgentError> {
+                    net.hidden
+                        .iter()
+                        .map(|l| Adam::new(local_cfg, &layer_sizes(l)).map_err(AgentError::from))
+                        .collect()
+                };
+                State::Local {
+                    heads: Adam::new(
+                        head_cfg,
+                        &sizes(&mut [&actor.head, &critic.head].into_iter()),
+                    )?,
+                    actor_hidden: per_layer(&actor)?,
+                    critic_hidden: per_layer(&critic)?,
+                    train_hidden: config.kind == TrainerKind::Pdm,
+                }
+            }
+        };
+        Ok(ActorCritic {
+            actor,
+            critic,
+            config,
+            rule,
+            state,
+        })
+    }
+
+    /// The trainer options.
+    pub fn config(&self) -> &TrainerConfig {
+        &self.config
+    }
+
+    /// Sets the algorithm's learning rate (annealing); local learning rates are constant.
+    pub fn set_lr(&mut self, lr: f64) {
+        match &mut self.state {
+            State::Backprop { adam } => adam.set_lr(lr),
+            State::Local { heads, .. } => heads.set_lr(lr),
+        }
+    }
+
+    /// One update on a minibatch `obs: [batch, obs_dim]`.
+    ///
+    /// `guidance` carries the per-sample guidance signals `[batch]` for the actor's and the
+    /// critic's local rule (used only when the rule's guidance weight is > 0). `loss`
+    /// receives the head outputs and returns their gradients. Gradients are clipped to
+    /// `max_grad_norm` (all parameters under `bp`, the heads under local trainers).
+    /// With `diagnose`, per-layer statistics are measured even when the trainer does not
+    /// compute the local loss itself.
+    ///
+    /// # Errors
+    /// A local-rule error (e.g. a minibatch of one row).
+    pub fn update(
+        &mut self,
+        obs: ArrayView2<f32>,
+        guidance: (Option<ArrayView1<f32>>, Option<ArrayView1<f32>>),
+        max_grad_norm: f64,
+        diagnose: bool,
+        loss: &mut HeadLoss<'_>,
+    ) -> Result<UpdateReport, AgentError> {
+        let mut report = UpdateReport::default();
+        match &mut self.state {
+            State::Backprop { adam } => {
+                if diagnose {
+                    report.actor_layers = measure(&self.actor, obs, &self.rule, guidance.0)?;
+                    report.critic_layers = measure(&self.critic, obs, &self.rule, guidance.1)?;
+                }
+                let a_acts = self.actor.forward_cached(obs);
+                let c_acts = self.critic.forward_cached(obs);
+                let values = c_acts.last().expect("output").column(0).to_owned();
+                let (d_out, d_values) = loss(a_acts.last().expect("output").view(), values.view());
+                let mut ga = self.actor.backward(&a_acts, d_out.view());
+                let mut gc = self
+                    .critic
+                    .backward(&c_acts, d_values.insert_axis(Axis(1)).view());
+                drop((a_acts, c_acts));
+                let mut grads: Vec<&mut [f32]> = ga
+                    .hidden
+                    .iter_mut()
+                    .chain([&mut ga.head])
+                    .chain(gc.hidden.iter_mut())
+                    .chain([&mut gc.head])
+                    .flat_map(layer_grads)
+                    .collect();
+                report.grad_norm = f64::from(clip_grad_norm(&mut grads, max_grad_norm));
+                let grads: Vec<&[f32]> = grads.into_iter().map(|g| &*g).collect();
+                let mut params: Vec<&mut [f32]> = self
+                    .actor
+                    .hidden
+                    .iter_mut()
+                    .chain([&mut self.actor.head])
+                    .chain(self.critic.hidden.iter_mut())
+                    .chain([&mut self.critic.head])
+                    .flat_map(layer_params)
+                    .collect();
+                adam.step(&mut params, &grads);
+                if diagnose {
+                    set_weight_norms(&mut report.actor_layers, &self.actor);
+                    set_weight_norms(&mut report.critic_layers, &self.critic);
+                }
+            }
+            State::Local {
+                heads,
+                actor_hidden,
+                critic_hidden,
+                train_hidden,
+            } => {
+                let train = *train_hidden;
+                let (a_feat, a_stats) = local_forward(
+                    &mut self.actor,
+                    obs,
+                    &self.rule,
+                    guidance.0,
+                    train.then_some(actor_hidden.as_mut_slice()),
+                    diagnose,
+                )?;
+                let (c_feat, c_stats) = local_forward(
+                    &mut self.critic,
+                    obs,
+                    &self.rule,
+                    guidance.1,
+                    train.then_some(critic_hidden.as_mut_slice()),
+                    diagnose,
+                )?;
+                report.actor_layers = a_stats;
+                report.critic_layers = c_stats;
+                // Heads on the features as constants.
+                let a_out = self.actor.head.forward(a_feat.view());
+                let c_out = self.critic.head.forward(c_feat.view());
+                let values = c_out.column(0).to_owned();
+                let (d_out, d_values) = loss(a_out.view(), values.view());
+                let mut ga =
+                    self.actor
+                        .head
+                        .backward(a_feat.view(), a_out.view(), d_out.view(), false);
+                let mut gc = self.critic.head.backward(
+                    c_feat.view(),
+                    c_out.view(),
+                    d_values.insert_axis(Axis(1)).view(),
+                    false,
+                );
+                let mut grads: Vec<&mut [f32]> = [&mut ga, &mut gc]
+                    .into_iter()
+                    .flat_map(layer_grads)
+                    .collect();
+                report.grad_norm = f64::from(clip_grad_norm(&mut grads, max_grad_norm));
+                let grads: Vec<&[f32]> = grads.into_iter().map(|g| &*g).collect();
+                let mut params: Vec<&mut [f32]> = [&mut self.actor.head, &mut self.critic.head]
+                    .into_iter()
+                    .flat_map(layer_params)
+                    .collect();
+                heads.step(&mut params, &grads);
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// Forward pass of a local trainer through the hidden layers: each layer's output is
+/// computed, its local loss evaluated and (if `optimisers` is given) its parameters
+/// stepped at once; the next layer sees the output computed before the step
+/// (`features = "pre_update"`). Returns `X_L` and, if trained or `diagnose`, the stats.
+fn local_forward(
+    net: &mut Mlp,
+    obs: ArrayView2<f32>,
+    rule: &dyn LocalRule<f32>,
+    guidance: Option<ArrayView1<f32>>,
+    mut optimisers: Option<&mut [Adam<f32>]>,
+    diagnose: bool,
+) -> Result<(Array2<f32>, Vec<LayerStats>), AgentError> {
+    let measure_stats = diagnose || optimisers.is_some();
+    let mut stats = Vec::new();
+    let mut x = obs.to_owned();
+    for (l, layer) in net.hidden.iter_mut().enumerate() {
+        let h = layer.forward(x.view());
+        if measure_stats {
+            let out = rule.loss_and_grad(x.view(), h.view(), guidance)?;
+            if let Some(opts) = optimisers.as_deref_mut() {
+                let mut g = layer.backward(x.view(), h.view(), out.grad_output.view(), false);
+                let grads = layer_grads(&mut g);
+                let grads: [&[f32]; 2] = [&*grads[0], &*grads[1]];
+                opts[l].step(&mut layer_params(layer), &grads);
+            }
+            stats.push(LayerStats {
+                local_loss: f64::from(out.loss),
+                mean_distance: f64::from(out.mean_output_distance),
+                saturated: saturated_fraction(h.view(), layer.activation),
+                weight_norm: frobenius(&layer.weight),
+            });
+        }
+        x = h; // the input of this layer is dropped here
+    }
+    Ok((x, stats))
+}
+
+/// Per-layer statistics of a network on `obs` without changing it.
+fn measure(
+    net: &Mlp,
+    obs: ArrayView2<f32>,
+    rule: &dyn LocalRule<f32>,
+    guidance: Option<ArrayView1<f32>>,
+) -> Result<Vec<LayerStats>, AgentError> {
+    let mut net = net.clone();
+    Ok(local_forward(&mut net, obs, rule, guidance, None, true)?.1)
+}
+
+fn set_weight_norms(stats: &mut [LayerStats], net: &Mlp) {
+    for (s, layer) in stats.iter_mut().zip(&net.hidden) {
+        s.weight_norm = frobenius(&layer.weight);
+    }
+}
+
+fn frobenius(w: &Array2<f32>) -> f64 {
+    w.iter()
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum::<f64>()
+        .sqrt()
+}
+
+fn saturated_fraction(h: ArrayView2<f32>, activation: Activation) -> f64 {
+    let n = h.len().max(1) as f64;
+    let count = match activation {
+        Activation::Tanh => h.iter().filter(|v| v.abs() > 0.99).count(),
+        Activation::Relu => h.iter().filter(|&&v| v == 0.0).count(),
+        Activation::Identity => 0,
+    };
+    count as f64 / n
+}

@@ -1,0 +1,100 @@
+//! The environment contract (Gymnasium's `Env`).
+
+use crate::error::EnvError;
+use crate::space::{Action, Space};
+use ndarray::Array1;
+use std::collections::BTreeMap;
+
+/// Extra information returned by `reset` and `step` (Gymnasium's `info` dict), as named
+/// scalars. Empty for the built-in classic-control envs.
+pub type Info = BTreeMap<String, f64>;
+
+/// The seeded random number generator every environment draws from (ChaCha8, the same
+/// type as `pdmrl_tensor::Rng`).
+pub type EnvRng = rand_chacha::ChaCha8Rng;
+
+/// What one call to [`Env::step`] returns (Gymnasium's 5-tuple).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// Observation after the step, flattened, `[obs_dim]`, f32 as Gymnasium returns it.
+    pub observation: Array1<f32>,
+    /// Reward of the step (Gymnasium returns a Python float: f64).
+    pub reward: f64,
+    /// The MDP reached a terminal state (no bootstrapping past it).
+    pub terminated: bool,
+    /// The episode was cut short from outside the MDP (time limit); bootstrap from
+    /// `observation`. Both flags may be set at once, as in Gymnasium's `TimeLimit`;
+    /// then `terminated` wins for bootstrapping.
+    pub truncated: bool,
+    /// Extra information.
+    pub info: Info,
+}
+
+/// An environment with Gymnasium semantics.
+///
+/// * `reset(Some(seed))` re-creates the env's RNG from `seed`; `reset(None)` continues the
+///   current RNG (a never-seeded env uses seed 0). Never reseed on every reset.
+/// * `step` after `terminated`/`truncated` (or before the first `reset`) is
+///   [`EnvError::StepAfterDone`]; an action outside [`Env::action_space`] (including NaN)
+///   is [`EnvError::InvalidAction`].
+///
+/// Object safe: the registry hands out `Box<dyn Env>`.
+pub trait Env: Send {
+    /// The registry id, e.g. `"CartPole-v1"`.
+    fn id(&self) -> &str;
+    /// The space observations belong to.
+    fn observation_space(&self) -> Space;
+    /// The space actions must belong to.
+    fn action_space(&self) -> Space;
+    /// Starts a new episode and returns its first observation `[obs_dim]` and info.
+    fn reset(&mut self, seed: Option<u64>) -> (Array1<f32>, Info);
+    /// Applies one action.
+    ///
+    /// # Errors
+    /// [`EnvError::InvalidAction`], [`EnvError::StepAfterDone`].
+    fn step(&mut self, action: &Action) -> Result<Step, EnvError>;
+    /// The env's internal state (e.g. CartPole's `[x, x_dot, theta, theta_dot]` as f64),
+    /// as recorded in the Gymnasium fixtures.
+    ///
+    /// # Errors
+    /// [`EnvError::StateUnsupported`] for envs that do not expose it (the default);
+    /// [`EnvError::InvalidState`] for an env that has no state yet (before the first
+    /// `reset`/`set_state`).
+    fn state(&self) -> Result<Vec<f64>, EnvError> {
+        Err(EnvError::StateUnsupported(self.id().to_string()))
+    }
+    /// Sets the internal state and starts an episode from it (as if `reset` had been called
+    /// and then `env.unwrapped.state = state` assigned), returning the observation of that
+    /// state. Wrappers reset their own counters.
+    ///
+    /// # Errors
+    /// [`EnvError::InvalidState`] (wrong length, non-finite), [`EnvError::StateUnsupported`].
+    fn set_state(&mut self, state: &[f64]) -> Result<Array1<f32>, EnvError> {
+        let _ = state;
+        Err(EnvError::StateUnsupported(self.id().to_string()))
+    }
+}
+
+impl<E: Env + ?Sized> Env for Box<E> {
+    fn id(&self) -> &str {
+        (**self).id()
+    }
+    fn observation_space(&self) -> Space {
+        (**self).observation_space()
+    }
+    fn action_space(&self) -> Space {
+        (**self).action_space()
+    }
+    fn reset(&mut self, seed: Option<u64>) -> (Array1<f32>, Info) {
+        (**self).reset(seed)
+    }
+    fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
+        (**self).step(action)
+    }
+    fn state(&self) -> Result<Vec<f64>, EnvError> {
+        (**self).state()
+    }
+    fn set_state(&mut self, state: &[f64]) -> Result<Array1<f32>, EnvError> {
+        (**self).set_state(state)
+    }
+}

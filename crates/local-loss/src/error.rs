@@ -1,0 +1,29 @@
+//! The error type of this crate.
+
+/// Errors of local rules: invalid options or inputs that the rule cannot handle.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LocalLossError {
+    /// An option outside its allowed range.
+    #[error("invalid local-rule option `{name}` = {value}: {allowed}")]
+    InvalidOption {
+        /// Option name as in configs, e.g. `guidance.weight`.
+        name: &'static str,
+        /// The value given, as text.
+        value: String,
+        /// What is allowed.
+        allowed: &'static str,
+    },
+    /// A minibatch with fewer than 2 rows has no pairs.
+    #[error("the local loss needs a minibatch of at least 2 rows, got {0}")]
+    BatchTooSmall(usize),
+    /// Input, output and guidance disagree on the batch size.
+    #[error("batch sizes differ: input {input}, output {output}, guidance {guidance}")]
+    BatchMismatch {
+        /// Rows of the layer input.
+        input: usize,
+        /// Rows of the layer output.
+        output: usize,
+        /// Length of the guidance signal (equal to `output` when absent).
+        guidance: usize,
+    },
+}

@@ -1,0 +1,26 @@
+//! # pdmrl-local-loss
+//!
+//! Layer-local learning rules: each hidden layer of a network learns during the forward
+//! pass from a loss that sees only the layer's input and output over a minibatch. No
+//! gradient crosses layers.
+//!
+//! * [`LocalRule`]: the interface a rule implements. Given a layer's input
+//!   `X: [batch, d_in]`, its output `H: [batch, d_out]` and an optional per-sample guidance
+//!   signal `g: [batch]`, it returns its loss and `dL/dH: [batch, d_out]`; the caller turns
+//!   that into parameter gradients with `pdmrl_tensor::Dense::backward` (no input grad).
+//! * [`Pdm`]: pairwise distance matching (Tanneberg, ECAI 2025, arXiv:2507.11367): the
+//!   normalised pairwise distances among the outputs should match those among the inputs
+//!   (the MDS principle), optionally bent toward the distances of a reward signal.
+//!   [`pdm_loss`] is the kernel; see its docs for the exact definition.
+//!
+//! A second rule is added by implementing [`LocalRule`]; agents take `Box<dyn LocalRule>`.
+
+pub mod error;
+pub mod options;
+pub mod pdm;
+pub mod rule;
+
+pub use error::LocalLossError;
+pub use options::{Metric, Normalize, PdmOptions};
+pub use pdm::{Pdm, pdm_loss};
+pub use rule::{LocalLoss, LocalRule};

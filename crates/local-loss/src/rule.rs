@@ -1,0 +1,44 @@
+//! The interface of a layer-local learning rule.
+
+use crate::error::LocalLossError;
+use ndarray::{Array2, ArrayView1, ArrayView2, NdFloat};
+
+/// What a [`LocalRule`] returns for one layer and one minibatch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalLoss<A = f32> {
+    /// The layer's local loss (a scalar).
+    pub loss: A,
+    /// dL/dH with respect to the layer's output `H`, `[batch, d_out]`.
+    pub grad_output: Array2<A>,
+    /// Mean pairwise Euclidean distance of the output rows (a diagnostic: a layer whose
+    /// features collapse shows it shrinking), `sqrt(s + eps)` averaged over pairs.
+    pub mean_output_distance: A,
+}
+
+/// A layer-local learning rule.
+///
+/// Called once per hidden layer and minibatch during the forward pass, with the layer's
+/// input `X: [batch, d_in]` (the previous layer's output, or the observation for the
+/// first layer), its output `H = phi(X W + b): [batch, d_out]`, and an optional
+/// per-sample guidance signal `g: [batch]` supplied by the algorithm (advantage or return).
+/// The caller steps the layer's own parameters with `dL/dH` pushed through the layer
+/// (`Dense::backward(.., input_grad = false)`); nothing flows to earlier layers.
+pub trait LocalRule<A: NdFloat = f32>: Send + Sync {
+    /// Short name used in logs and configs, e.g. `"pdm"`.
+    fn name(&self) -> &str;
+
+    /// Whether the rule uses a guidance signal (the algorithm may skip computing one).
+    fn uses_guidance(&self) -> bool;
+
+    /// Loss and `dL/dH` of one layer on one minibatch.
+    ///
+    /// # Errors
+    /// [`LocalLossError::BatchTooSmall`] for fewer than 2 rows,
+    /// [`LocalLossError::BatchMismatch`] when `input`, `output`, `guidance` disagree.
+    fn loss_and_grad(
+        &self,
+        input: ArrayView2<A>,
+        output: ArrayView2<A>,
+        guidance: Option<ArrayView1<A>>,
+    ) -> Result<LocalLoss<A>, LocalLossError>;
+}

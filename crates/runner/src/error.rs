@@ -1,0 +1,63 @@
+//! The error type of the runner library.
+
+use std::path::PathBuf;
+
+/// Errors of the runner library. The `pdmrl` binary and `xtask` wrap them with `anyhow`
+/// context.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    /// From the agent (invalid hyperparameters, env errors during training, ...).
+    #[error(transparent)]
+    Agent(#[from] pdmrl_agents::AgentError),
+    /// From the environment layer (unknown id, invalid action or state, ...).
+    #[error(transparent)]
+    Env(#[from] pdmrl_envs::EnvError),
+    /// A file could not be read or written.
+    #[error("{action} `{path}`: {source}")]
+    Io {
+        /// What was being done, e.g. "cannot write".
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A config file that does not parse or validate.
+    #[error("invalid config `{path}`: {message}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the key and line where known.
+        message: String,
+    },
+    /// Invalid command-line or JSON input.
+    #[error("{0}")]
+    Input(String),
+    /// The output folder already holds a complete run.
+    #[error(
+        "`{0}` already holds a complete run (summary.json exists); pass --force to overwrite it"
+    )]
+    RunExists(PathBuf),
+    /// A results file that cannot be parsed.
+    #[error("cannot parse `{path}`: {message}")]
+    Results {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// From figure rendering.
+    #[error(transparent)]
+    Figure(#[from] crate::figures::FigureError),
+}
+
+impl RunnerError {
+    /// An [`RunnerError::Io`] error.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        RunnerError::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Experiments: a TOML file in `configs/` expands into runs, which run in parallel (one
+//! thread each, so results do not depend on the number of workers) into
+//! `results/<name>/<run-id>/`.
+//!
+//! The schema is minimal for now (the full schema with sweeps comes later):
+//!
+//! ```toml
+//! name = "quick"                 # results/<name>/
+//! env_id = "CartPole-v1"
+//! algo = "ppo"
+//! trainers = ["bp", "pdm", "frozen"]
+//! seeds = [1, 2, 3, 4, 5]
+//! total_timesteps = 100000
+//! [ppo]                          # optional overrides of PpoConfig (CleanRL names)
+//! [trainer]                      # optional trainer options (local_lr, pdm.*)
+//! ```
+
+use crate::error::RunnerError;
+use crate::run::{RunConfig, RunOptions, is_complete, read_summary, train_run};
+use pdmrl_agents::{PpoConfig, TrainerConfig, TrainerKind};
+use pdmrl_envs::Registry;
+use rayon::prelude::*;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// An experiment file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// Name; results go to `results/<name>/`.
+    pub name: String,
+    /// Gymnasium env id.
+    pub env_id: String,
+    /// Algorithm (`ppo`).
+    pub algo: String,
+    /// Trainers to compare.
+    pub trainers: Vec<TrainerKind>,
+    /// Seeds, each run for every trainer.
+    pub seeds: Vec<u64>,
+    /// Environment steps per run.
+    pub total_timesteps: usize,
+    /// PPO hyperparameter overrides (defaults: CleanRL's `ppo.py`).
+    #[serde(default)]
+    pub ppo: Option<toml::Table>,
+    /// Trainer option overrides (the trainer kind comes from `trainers`).
+    #[serde(default)]
+    pub trainer: Option<toml::Table>,
+}
+
+/// One expanded run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedRun {
+    /// Folder name under `results/<experiment>/`.
+    pub id: String,
+    /// Its resolved config.
+    pub config: RunConfig,
+}
+
+/// What [`run_experiment`] did.
+#[derive(Debug, Default)]
+pub struct ExperimentReport {
+    /// Runs trained now.
+    pub done: Vec<String>,
+    /// Runs already complete with the same config, skipped.
+    pub skipped: Vec<String>,
+    /// Runs that failed, with their error.
+    pub failed: Vec<(String, String)>,
+}
+
+fn config_error(path: &Path, message: impl Into<String>) -> RunnerError {
+    RunnerError::Config {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+impl Experiment {
+    /// Reads and parses an experiment file.
+    ///
+    /// # Errors
+    /// [`RunnerError::Config`] with toml's message (key, line and column).
+    pub fn from_file(path: &Path) -> Result<Self, RunnerError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| RunnerError::io("cannot read", path, e))?;
+        toml::from_str(&text).map_err(|e| config_error(path, e.to_string()))
+    }
+
+    /// Expands into runs (trainers × seeds) and validates every run before any starts.
+    ///
+    /// # Errors
+    /// [`RunnerError::Config`] naming the file and the problem.
+    pub fn plan(&self, path: &Path, registry: &Registry) -> Result<Vec<PlannedRun>, RunnerError> {
+        if self.trainers.is_empty() || self.seeds.is_empty() {
+            return Err(config_error(
+                path,
+                "`trainers` and `seeds` must not be empty",
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(dup) = self.seeds.iter().find(|s| !seen.insert(**s)) {
+            return Err(config_error(
+                path,
+                format!("seed {dup} is listed twice in `seeds`"),
+            ));
+        }
+        let mut ppo: PpoConfig = match &self.ppo {
+            Some(t) => t
+                .clone()
+                .try_into()
+                .map_err(|e| config_error(path, format!("[ppo]: {e}")))?,
+            None => PpoConfig::default(),
+        };
+        ppo.total_timesteps = self.total_timesteps;
+        let base_trainer: TrainerConfig = match &self.trainer {
+            Some(t) => t
+                .clone()
+                .try_into()
+                .map_err(|e| config_error(path, format!("[trainer]: {e}")))?,
+            None => TrainerConfig::default(),
+        };
+        let mut runs = Vec::new();
+        for &kind in &self.trainers {
+            for &seed in &self.seeds {
+                let config = RunConfig {
+                    env_id: self.env_id.clone(),
+                    algo: self.algo.clone(),
+                    seed,
+                    trainer: TrainerConfig {
+                        kind,
+                        ..base_trainer
+                    },
+                    ppo: ppo.clone(),
+                };
+                config
+                    .check(registry)
+                    .map_err(|e| config_error(path, e.to_string()))?;
+                runs.push(PlannedRun {
+                    id: format!("{}-{}-{}-seed{}", self.algo, self.env_id, kind.name(), seed)
+                        .replace('/', "_"),
+                    config,
+                });
+            }
+        }
+        Ok(runs)
+    }
+}
+
+/// Runs every planned run into `dir/<run-id>/` on `jobs` worker threads (each run on one
+/// thread). A run whose `summary.json` exists and whose `config.toml` equals its resolved
+/// config is skipped; any other run is (re)started from scratch.
+///
+/// `progress` receives environment-step increments from all runs.
+///
+/// # Errors
+/// Only for a failure to build the thread pool; failed runs are listed in the report.
+pub fn run_experiment(
+    runs: &[PlannedRun],
+    dir: &Path,
+    jobs: usize,
+    registry: &Registry,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<ExperimentReport, RunnerError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(|e| RunnerError::Input(format!("cannot start {jobs} worker threads: {e}")))?;
+    let outcomes: Vec<(String, Result<bool, RunnerError>)> = pool.install(|| {
+        runs.par_iter()
+            .map(|run| {
+                let out = dir.join(&run.id);
+                let outcome = if is_up_to_date(&out, &run.config) {
+                    progress(run_steps(&run.config) as u64);
+                    Ok(false)
+                } else {
+                    let options = RunOptions {
+                        force: true,
+                        progress,
+                    };
+                    train_run(&run.config, registry, &out, &options).map(|_| true)
+                };
+                (run.id.clone(), outcome)
+            })
+            .collect()
+    });
+    let mut report = ExperimentReport::default();
+    for (id, outcome) in outcomes {
+        match outcome {
+            Ok(true) => report.done.push(id),
+            Ok(false) => report.skipped.push(id),
+            Err(e) => report.failed.push((id, e.to_string())),
+        }
+    }
+    Ok(report)
+}
+
+/// Environment steps a run takes: whole iterations of `num_envs * num_steps`.
+pub fn run_steps(config: &RunConfig) -> usize {
+    config.ppo.num_iterations() * config.ppo.batch_size()
+}
+
+fn is_up_to_date(out: &Path, config: &RunConfig) -> bool {
+    if !is_complete(out) {
+        return false;
+    }
+    let Ok(text) = std::fs::read_to_string(out.join("config.toml")) else {
+        return false;
+    };
+    toml::from_str::<RunConfig>(&text).is_ok_and(|c| &c == config)
+}
+
+/// Folders of the planned runs that are complete.
+pub fn complete_runs(runs: &[PlannedRun], dir: &Path) -> Vec<PathBuf> {
+    runs.iter()
+        .map(|r| dir.join(&r.id))
+        .filter(|p| is_complete(p))
+        .collect()
+}
+
+/// Reads every planned run's summary (runs that are not complete are skipped).
+///
+/// # Errors
+/// A summary that exists but does not parse.
+pub fn summaries(
+    runs: &[PlannedRun],
+    dir: &Path,
+) -> Result<Vec<(PlannedRun, crate::run::Summary)>, RunnerError> {
+    runs.iter()
+        .filter(|r| is_complete(&dir.join(&r.id)))
+        .map(|r| Ok((r.clone(), read_summary(&dir.join(&r.id))?)))
+        .collect()
+}

@@ -1,0 +1,641 @@
+//! Publication-style PNG figures (learning curves), rendered in pure Rust.
+//!
+//! Text is rasterised by plotters' `ab_glyph` backend from DejaVu Sans, which is embedded in
+//! the binary (`assets/DejaVuSans.ttf`, license in `assets/DejaVuSans-LICENSE.txt`): building
+//! or running needs no fontconfig, no freetype and no installed fonts.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use plotters::coord::ranged1d::{BoldPoints, Ranged};
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+
+/// DejaVu Sans (regular), embedded so that figures render identically everywhere.
+static DEJAVU_SANS: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+/// Font family names the embedded font is registered under. Plotters looks fonts up by the
+/// family string (`FontFamily::as_str`), and its own defaults use `"sans-serif"`.
+const FONT_FAMILIES: [&str; 4] = ["sans-serif", "serif", "monospace", "DejaVu Sans"];
+
+/// The family used for all text in the figures.
+const FONT: &str = "sans-serif";
+
+/// Okabe–Ito colour-blind friendly palette (yellow left out: unreadable on white).
+const COLOURS: [RGBColor; 7] = [
+    RGBColor(0, 114, 178),   // blue
+    RGBColor(213, 94, 0),    // vermillion
+    RGBColor(0, 158, 115),   // bluish green
+    RGBColor(230, 159, 0),   // orange
+    RGBColor(204, 121, 167), // reddish purple
+    RGBColor(86, 180, 233),  // sky blue
+    RGBColor(0, 0, 0),       // black
+];
+
+/// Figures are drawn at this multiple of the output size, then averaged down.
+const SUPERSAMPLE: usize = 2;
+
+/// Larger outputs (in pixels) are drawn directly, without supersampling, to bound memory.
+const MAX_SUPERSAMPLED_PIXELS: usize = 4_000_000;
+
+/// Opacity of the shaded band around each curve.
+const BAND_ALPHA: f64 = 0.2;
+
+/// One curve: a label, x values, and per-x mean with a lower/upper band (e.g. mean ± std over
+/// seeds).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub label: String,
+    pub x: Vec<f64>,
+    pub mean: Vec<f64>,
+    pub lower: Vec<f64>,
+    pub upper: Vec<f64>,
+}
+
+/// Why a figure could not be produced. Every message names the output path.
+#[derive(Debug, thiserror::Error)]
+pub enum FigureError {
+    #[error("cannot draw figure {}: no series to plot", path.display())]
+    NoSeries { path: PathBuf },
+
+    #[error("cannot draw figure {}: series {label:?} has no points", path.display())]
+    EmptySeries { path: PathBuf, label: String },
+
+    #[error(
+        "cannot draw figure {}: series {label:?} has mismatched lengths \
+         (x: {x}, mean: {mean}, lower: {lower}, upper: {upper})",
+        path.display()
+    )]
+    LengthMismatch {
+        path: PathBuf,
+        label: String,
+        x: usize,
+        mean: usize,
+        lower: usize,
+        upper: usize,
+    },
+
+    #[error(
+        "cannot draw figure {}: series {label:?} has a non-finite {field} value ({value}) at index {index}",
+        path.display()
+    )]
+    NonFinite {
+        path: PathBuf,
+        label: String,
+        field: &'static str,
+        index: usize,
+        value: f64,
+    },
+
+    #[error("cannot draw figure {}: invalid image size {width}x{height}", path.display())]
+    InvalidSize {
+        path: PathBuf,
+        width: u32,
+        height: u32,
+    },
+
+    #[error("cannot draw figure {}: the embedded font could not be loaded", path.display())]
+    Font { path: PathBuf },
+
+    #[error("cannot draw figure {}: {message}", path.display())]
+    Render { path: PathBuf, message: String },
+
+    #[error("cannot write figure {}: {action} {}: {source}", path.display(), target.display())]
+    Io {
+        path: PathBuf,
+        /// What was being done, e.g. "creating folder".
+        action: &'static str,
+        /// The file or folder the failing operation was applied to.
+        target: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Registers the embedded font with plotters, once per process. Safe to call from several
+/// threads at once: `OnceLock` blocks the others until the first registration has finished.
+fn ensure_font() -> bool {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    *REGISTERED.get_or_init(|| {
+        FONT_FAMILIES
+            .iter()
+            .all(|family| register_font(family, FontStyle::Normal, DEJAVU_SANS).is_ok())
+    })
+}
+
+/// Draws the series as lines with translucent shaded bands, a legend, axis labels and a
+/// title, into a PNG of `size` = (width, height) pixels (900x560 is a good default).
+///
+/// The x range spans min..max over all series; the y range spans all means and bands, padded
+/// by 5% (a flat curve still gets a valid range). Points are drawn in increasing x order.
+/// The legend goes into the corner of the plot where it hides the least of the curves.
+///
+/// The PNG is written atomically: it is rendered to a hidden temporary file
+/// (`.<file name>.<pid>-<n>.tmp.png`) in the destination folder, then renamed onto `path`.
+/// The parent folder is created if missing. The file is PNG whatever the extension of `path`.
+pub fn learning_curves_png(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    size: (u32, u32),
+) -> Result<(), FigureError> {
+    let (width, height) = size;
+    if width < 200 || height < 150 || width > 20_000 || height > 20_000 {
+        return Err(FigureError::InvalidSize {
+            path: path.to_path_buf(),
+            width,
+            height,
+        });
+    }
+    let data = validate(path, series)?;
+    if !ensure_font() {
+        return Err(FigureError::Font {
+            path: path.to_path_buf(),
+        });
+    }
+
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|source| FigureError::Io {
+        path: path.to_path_buf(),
+        action: "creating folder",
+        target: parent.clone(),
+        source,
+    })?;
+
+    let tmp = temp_path(&parent, path);
+    let rendered =
+        render(&tmp, title, x_label, y_label, &data, size).map_err(|message| FigureError::Render {
+            path: path.to_path_buf(),
+            message,
+        });
+    if let Err(e) = rendered {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, path).map_err(|source| {
+        let _ = std::fs::remove_file(&tmp);
+        FigureError::Io {
+            path: path.to_path_buf(),
+            action: "renaming temporary file",
+            target: tmp.clone(),
+            source,
+        }
+    })
+}
+
+/// A unique temporary file next to `path`. It must end in `.png`: plotters' bitmap backend
+/// picks the encoder from the extension. The pid and counter keep concurrent writers apart.
+fn temp_path(parent: &Path, path: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "figure".to_owned());
+    parent.join(format!(".{name}.{}-{n}.tmp.png", std::process::id()))
+}
+
+/// A validated series, points sorted by x.
+struct Curve<'a> {
+    label: &'a str,
+    /// (x, mean, lower, upper)
+    points: Vec<(f64, f64, f64, f64)>,
+}
+
+fn validate<'a>(path: &Path, series: &'a [Series]) -> Result<Vec<Curve<'a>>, FigureError> {
+    if series.is_empty() {
+        return Err(FigureError::NoSeries {
+            path: path.to_path_buf(),
+        });
+    }
+    series
+        .iter()
+        .map(|s| {
+            let n = s.x.len();
+            if s.mean.len() != n || s.lower.len() != n || s.upper.len() != n {
+                return Err(FigureError::LengthMismatch {
+                    path: path.to_path_buf(),
+                    label: s.label.clone(),
+                    x: n,
+                    mean: s.mean.len(),
+                    lower: s.lower.len(),
+                    upper: s.upper.len(),
+                });
+            }
+            if n == 0 {
+                return Err(FigureError::EmptySeries {
+                    path: path.to_path_buf(),
+                    label: s.label.clone(),
+                });
+            }
+            for (field, values) in [
+                ("x", &s.x),
+                ("mean", &s.mean),
+                ("lower", &s.lower),
+                ("upper", &s.upper),
+            ] {
+                if let Some((index, &value)) =
+                    values.iter().enumerate().find(|(_, v)| !v.is_finite())
+                {
+                    return Err(FigureError::NonFinite {
+                        path: path.to_path_buf(),
+                        label: s.label.clone(),
+                        field,
+                        index,
+                        value,
+                    });
+                }
+            }
+            let mut points: Vec<_> = (0..n)
+                .map(|i| (s.x[i], s.mean[i], s.lower[i], s.upper[i]))
+                .collect();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            Ok(Curve {
+                label: &s.label,
+                points,
+            })
+        })
+        .collect()
+}
+
+/// `lo..hi` widened so that it is never empty.
+fn non_empty_range(lo: f64, hi: f64) -> (f64, f64) {
+    if hi > lo {
+        (lo, hi)
+    } else {
+        let pad = if lo == 0.0 { 1.0 } else { lo.abs() * 0.05 };
+        (lo - pad, hi + pad)
+    }
+}
+
+fn data_ranges(data: &[Curve]) -> ((f64, f64), (f64, f64)) {
+    let (mut x0, mut x1) = (f64::INFINITY, f64::NEG_INFINITY);
+    let (mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY);
+    for &(x, m, lo, hi) in data.iter().flat_map(|c| &c.points) {
+        x0 = x0.min(x);
+        x1 = x1.max(x);
+        y0 = y0.min(m).min(lo).min(hi);
+        y1 = y1.max(m).max(lo).max(hi);
+    }
+    let x = non_empty_range(x0, x1);
+    let (y0, y1) = non_empty_range(y0, y1);
+    let pad = 0.05 * (y1 - y0);
+    (x, (y0 - pad, y1 + pad))
+}
+
+/// Compact tick label: 20000 -> "20k", 2500 -> "2.5k", 1500000 -> "1.5M", 0.25 -> "0.25",
+/// 0.0001 -> "1.0e-4".
+pub fn compact_number(v: f64) -> String {
+    if !v.is_finite() {
+        return v.to_string();
+    }
+    let a = v.abs();
+    let (scaled, suffix) = if a >= 1e9 {
+        (v / 1e9, "B")
+    } else if a >= 1e6 {
+        (v / 1e6, "M")
+    } else if a >= 1e3 {
+        (v / 1e3, "k")
+    } else {
+        (v, "")
+    };
+    if suffix.is_empty() && a != 0.0 && a < 1e-3 {
+        return format!("{v:.1e}");
+    }
+    for decimals in 0..=4 {
+        let s = format!("{scaled:.decimals$}");
+        let back: f64 = s.parse().unwrap_or(f64::NAN);
+        if (back - scaled).abs() <= 1e-9 * scaled.abs().max(1.0) {
+            let s = if s == "-0" { "0".to_owned() } else { s };
+            return s + suffix;
+        }
+    }
+    let s = format!("{scaled:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    format!("{s}{suffix}")
+}
+
+/// A tick label on an axis spanning `span`: rounding noise such as `-5.6e-17` shows as `0`.
+fn tick_label(v: f64, span: f64) -> String {
+    if v.abs() <= span.abs() * 1e-9 {
+        "0".to_owned()
+    } else {
+        compact_number(v)
+    }
+}
+
+fn colour(i: usize) -> RGBColor {
+    if i < COLOURS.len() {
+        COLOURS[i]
+    } else {
+        let c = Palette99::pick(i - COLOURS.len()).to_rgba();
+        RGBColor(c.0, c.1, c.2)
+    }
+}
+
+fn err_string<E: fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+/// Renders at `SUPERSAMPLE`x the requested size, averages down (anti-aliasing the lines and
+/// smoothing plotters' whole-pixel glyph placement), then encodes the PNG to `file`.
+fn render(
+    file: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    data: &[Curve],
+    (width, height): (u32, u32),
+) -> Result<(), String> {
+    let (w, h) = (width as usize, height as usize);
+    let k = if w * h <= MAX_SUPERSAMPLED_PIXELS {
+        SUPERSAMPLE
+    } else {
+        1
+    };
+    let mut big = vec![255u8; w * k * h * k * 3];
+    draw_chart(
+        &mut big,
+        ((w * k) as u32, (h * k) as u32),
+        k as f64,
+        title,
+        x_label,
+        y_label,
+        data,
+        (width, height),
+    )?;
+    let small = downsample(&big, w, h, k);
+    let mut backend = BitMapBackend::new(file, (width, height));
+    backend
+        .blit_bitmap((0, 0), (width, height), &small)
+        .map_err(err_string)?;
+    backend.present().map_err(err_string)
+}
+
+/// Box-filters an RGB image of `(w * k) x (h * k)` pixels down to `w x h`.
+fn downsample(big: &[u8], w: usize, h: usize, k: usize) -> Vec<u8> {
+    if k == 1 {
+        return big.to_vec();
+    }
+    let big_w = w * k;
+    let n = (k * k) as u32;
+    let mut small = vec![0u8; w * h * 3];
+    for y in 0..h {
+        for x in 0..w {
+            let mut acc = [0u32; 3];
+            for dy in 0..k {
+                let row = (y * k + dy) * big_w;
+                for dx in 0..k {
+                    let i = (row + x * k + dx) * 3;
+                    for (a, &v) in acc.iter_mut().zip(&big[i..i + 3]) {
+                        *a += u32::from(v);
+                    }
+                }
+            }
+            let o = (y * w + x) * 3;
+            for (dst, a) in small[o..o + 3].iter_mut().zip(acc) {
+                *dst = ((a + n / 2) / n) as u8;
+            }
+        }
+    }
+    small
+}
+
+/// Draws the chart into an RGB `buffer` of `buf_size` pixels. Sizes are designed for the
+/// `out_size` output image, and multiplied by the supersampling factor `k`.
+#[allow(clippy::too_many_arguments)]
+fn draw_chart(
+    buffer: &mut [u8],
+    buf_size: (u32, u32),
+    k: f64,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    data: &[Curve],
+    (width, height): (u32, u32),
+) -> Result<(), String> {
+    // Everything scales with the image, relative to the 900x560 reference size.
+    // Text shrinks less than the rest, so that small figures stay readable.
+    let s = (f64::from(width) / 900.0).min(f64::from(height) / 560.0);
+    let px = |v: f64| ((v * s).round().max(1.0) * k).round();
+    let pt = |v: f64| (v * s.max(0.9) * k).round();
+    let title_font = (FONT, pt(22.0)).into_font().color(&BLACK);
+    let desc_font = (FONT, pt(17.0)).into_font().color(&BLACK);
+    let tick_font = (FONT, pt(14.0)).into_font().color(&RGBColor(40, 40, 40));
+    let legend_font = (FONT, pt(15.0)).into_font().color(&BLACK);
+
+    let ((x0, x1), (y0, y1)) = data_ranges(data);
+    let (n_x_labels, n_y_labels) = (8, 7);
+
+    let root = BitMapBackend::with_buffer(buffer, buf_size).into_drawing_area();
+    root.fill(&WHITE).map_err(err_string)?;
+
+    // Size the label areas from the actual tick labels.
+    let y_ticks: Vec<String> = RangedCoordf64::from(y0..y1)
+        .key_points(BoldPoints(n_y_labels))
+        .iter()
+        .map(|v| tick_label(*v, y1 - y0))
+        .collect();
+    let mut y_tick_w = 0u32;
+    for t in &y_ticks {
+        y_tick_w = y_tick_w.max(
+            root.estimate_text_size(t, &tick_font)
+                .map_err(err_string)?
+                .0,
+        );
+    }
+    let (_, tick_h) = root
+        .estimate_text_size("0k", &tick_font)
+        .map_err(err_string)?;
+    let (_, desc_h) = root
+        .estimate_text_size("Ag", &desc_font)
+        .map_err(err_string)?;
+    let tick_mark = px(5.0) as u32;
+    let y_area = y_tick_w + tick_mark + px(10.0) as u32 + desc_h + px(8.0) as u32;
+    let x_area = tick_h + tick_mark + px(10.0) as u32 + desc_h + px(8.0) as u32;
+
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, title_font)
+        .margin_top(px(10.0) as u32)
+        .margin_left(px(8.0) as u32)
+        .margin_bottom(px(6.0) as u32)
+        .margin_right(px(22.0) as u32)
+        .x_label_area_size(x_area)
+        .y_label_area_size(y_area)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(err_string)?;
+
+    let x_tick = |v: &f64| tick_label(*v, x1 - x0);
+    let y_tick = |v: &f64| tick_label(*v, y1 - y0);
+    chart
+        .configure_mesh()
+        .x_labels(n_x_labels)
+        .y_labels(n_y_labels)
+        .x_label_formatter(&x_tick)
+        .y_label_formatter(&y_tick)
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .axis_desc_style(desc_font)
+        .label_style(tick_font)
+        .bold_line_style(RGBColor(225, 225, 225).stroke_width(px(1.0) as u32))
+        .light_line_style(TRANSPARENT)
+        .axis_style(RGBColor(60, 60, 60).stroke_width(px(1.0) as u32))
+        .set_all_tick_mark_size(tick_mark)
+        .draw()
+        .map_err(err_string)?;
+
+    // Bands first, so that no band covers another series' line.
+    let line_w = pt(2.5) as u32;
+    for (i, curve) in data.iter().enumerate() {
+        if let [(x, _, lower, upper)] = curve.points[..] {
+            // A lone point has no area: show its band as an error bar.
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(x, lower), (x, upper)],
+                    colour(i).mix(0.6).stroke_width(line_w),
+                )))
+                .map_err(err_string)?;
+            continue;
+        }
+        let band: Vec<(f64, f64)> = curve
+            .points
+            .iter()
+            .map(|p| (p.0, p.3))
+            .chain(curve.points.iter().rev().map(|p| (p.0, p.2)))
+            .collect();
+        chart
+            .draw_series(std::iter::once(Polygon::new(
+                band,
+                colour(i).mix(BAND_ALPHA).filled(),
+            )))
+            .map_err(err_string)?;
+    }
+    for (i, curve) in data.iter().enumerate() {
+        let c = colour(i);
+        let line = curve.points.iter().map(|p| (p.0, p.1));
+        let anno = if curve.points.len() == 1 {
+            chart
+                .draw_series(line.map(|p| Circle::new(p, line_w * 2, c.filled())))
+                .map_err(err_string)?
+        } else {
+            chart
+                .draw_series(LineSeries::new(line, c.stroke_width(line_w)))
+                .map_err(err_string)?
+        };
+        let (kw, kh) = (pt(24.0) as i32, pt(6.0) as i32);
+        anno.label(curve.label).legend(move |(x, y)| {
+            EmptyElement::at((x, y))
+                + Rectangle::new([(0, -kh), (kw, kh)], c.mix(BAND_ALPHA).filled())
+                + PathElement::new(vec![(0, 0), (kw, 0)], c.stroke_width(line_w))
+        });
+    }
+
+    // Legend in the corner where it hides the least of the curves.
+    let legend_key = pt(34.0) as i32;
+    let legend_margin = pt(8.0) as i32;
+    let gap = px(10.0) as i32;
+    let mut text = MultiLineText::<_, &str>::new((0, 0), &legend_font);
+    for curve in data {
+        text.push_line(curve.label);
+    }
+    let (tw, th) = text.estimate_dimension().map_err(err_string)?;
+    let legend = (tw + legend_key + 2 * legend_margin, th + 2 * legend_margin);
+    let area = chart.plotting_area();
+    let (aw, ah) = area.dim_in_pixel();
+    let (aw, ah) = (aw as i32, ah as i32);
+    let base = area.get_base_pixel();
+    let to_px = |x: f64, y: f64| {
+        let (px, py) = chart.backend_coord(&(x, y));
+        (f64::from(px - base.0), f64::from(py - base.1))
+    };
+    let corners = [
+        (aw - legend.0 - gap, ah - legend.1 - gap), // lower right
+        (gap, gap),                                 // upper left
+        (aw - legend.0 - gap, gap),                 // upper right
+        (gap, ah - legend.1 - gap),                 // lower left
+    ];
+    let best = corners
+        .iter()
+        .copied()
+        .min_by_key(|&(lx, ly)| {
+            let rect = (
+                f64::from(lx),
+                f64::from(ly),
+                f64::from(lx + legend.0),
+                f64::from(ly + legend.1),
+            );
+            overlap_score(data, &to_px, rect)
+        })
+        .unwrap_or(corners[0]);
+
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::Coordinate(best.0, best.1))
+        .legend_area_size(legend_key)
+        .margin(legend_margin)
+        .label_font(legend_font.clone())
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(190, 190, 190))
+        .draw()
+        .map_err(err_string)?;
+
+    root.present().map_err(err_string)?;
+    Ok(())
+}
+
+/// How much of the curves a legend placed at `rect` (x0, y0, x1, y1, plot-area pixels) would
+/// hide: mean lines count heavily, bands lightly. Segments are sampled every few pixels.
+fn overlap_score(
+    data: &[Curve],
+    to_px: &dyn Fn(f64, f64) -> (f64, f64),
+    (rx0, ry0, rx1, ry1): (f64, f64, f64, f64),
+) -> u64 {
+    let mut score = 0u64;
+    let mut visit = |x: f64, m: f64, lo: f64, hi: f64| {
+        if x < rx0 || x > rx1 {
+            return;
+        }
+        if m >= ry0 && m <= ry1 {
+            score += 20;
+        } else if lo.max(hi) >= ry0 && lo.min(hi) <= ry1 {
+            score += 1;
+        }
+    };
+    for curve in data {
+        let pts: Vec<_> = curve
+            .points
+            .iter()
+            .map(|&(x, m, lo, hi)| {
+                let (px, pm) = to_px(x, m);
+                (px, pm, to_px(x, lo).1, to_px(x, hi).1)
+            })
+            .collect();
+        if let [p] = pts.as_slice() {
+            visit(p.0, p.1, p.2, p.3);
+        }
+        for w in pts.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            let len = (b.0 - a.0).hypot(b.1 - a.1);
+            let steps = ((len / 3.0).ceil() as usize).clamp(1, 10_000);
+            for k in 0..=steps {
+                let t = k as f64 / steps as f64;
+                let lerp = |u: f64, v: f64| u + (v - u) * t;
+                visit(
+                    lerp(a.0, b.0),
+                    lerp(a.1, b.1),
+                    lerp(a.2, b.2),
+                    lerp(a.3, b.3),
+                );
+            }
+        }
+    }
+    score
+}

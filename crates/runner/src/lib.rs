@@ -1,0 +1,18 @@
+//! # pdmrl-runner
+//!
+//! Runs experiments and puts them on disk: one run ([`run::train_run`]), an experiment
+//! file expanded into runs and run in parallel ([`experiment`]), aggregation over seeds
+//! ([`aggregate`]), figures ([`figures`]), and environment rollouts for parity checks
+//! ([`rollout`]). The `pdmrl` binary is the command-line face of this library;
+//! `cargo xtask reproduce` drives it over `configs/`.
+
+pub mod aggregate;
+pub mod atomic;
+pub mod error;
+pub mod experiment;
+pub mod figures;
+pub mod reproduce;
+pub mod rollout;
+pub mod run;
+
+pub use error::RunnerError;

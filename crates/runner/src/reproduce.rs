@@ -1,0 +1,98 @@
+//! Reproduce an experiment end to end: plan, run (resumably, in parallel), aggregate,
+//! draw. `cargo xtask reproduce` calls [`reproduce`] for each config file.
+
+use crate::aggregate::{learning_curves, summary_markdown};
+use crate::atomic::write_atomic;
+use crate::error::RunnerError;
+use crate::experiment::{
+    Experiment, ExperimentReport, complete_runs, run_experiment, run_steps, summaries,
+};
+use crate::figures::learning_curves_png;
+use indicatif::{ProgressBar, ProgressStyle};
+use pdmrl_envs::Registry;
+use std::path::{Path, PathBuf};
+
+/// What one reproduction produced.
+#[derive(Debug)]
+pub struct Reproduction {
+    /// Experiment name.
+    pub name: String,
+    /// Runs done, skipped and failed.
+    pub report: ExperimentReport,
+    /// The summary table written.
+    pub summary_md: PathBuf,
+    /// The learning-curve figure written.
+    pub figure: PathBuf,
+}
+
+/// The figure file name of an experiment: `<name>_<env>.png` with the env id's name
+/// lower-cased and without its version, e.g. `quick_cartpole.png`.
+pub fn figure_name(name: &str, env_id: &str) -> String {
+    let base = env_id.rsplit('/').next().unwrap_or(env_id);
+    let base = base.split("-v").next().unwrap_or(base);
+    format!("{name}_{}.png", base.to_lowercase())
+}
+
+/// Runs the experiment in `config` into `results/<name>/` on `jobs` threads, then writes
+/// `results/<name>/summary.md` and `results/figures/<name>_<env>.png`. Prints the plan
+/// (runs, complete, remaining) to stderr and shows a progress bar when stderr is a
+/// terminal.
+///
+/// # Errors
+/// An invalid config (before any run starts), or a failure to write the table or figure.
+/// Failed runs do not stop the others; they are listed in the report, and the table and
+/// figure are drawn from the runs that completed.
+pub fn reproduce(config: &Path, results: &Path, jobs: usize) -> Result<Reproduction, RunnerError> {
+    let registry = Registry::with_builtins();
+    let experiment = Experiment::from_file(config)?;
+    let runs = experiment.plan(config, &registry)?;
+    let dir = results.join(&experiment.name);
+    let complete = complete_runs(&runs, &dir).len();
+    let total_steps: u64 = runs.iter().map(|r| run_steps(&r.config) as u64).sum();
+    eprintln!(
+        "{}: {} runs ({} complete), {} environment steps in all, {} worker threads",
+        experiment.name,
+        runs.len(),
+        complete,
+        total_steps,
+        jobs
+    );
+    let bar = ProgressBar::new(total_steps).with_style(
+        ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} steps  {per_sec}  ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(experiment.name.clone());
+    let report = run_experiment(&runs, &dir, jobs, &registry, &|n| bar.inc(n))?;
+    bar.finish_and_clear();
+
+    let done = summaries(&runs, &dir)?;
+    let title = format!(
+        "{}: {} on {}",
+        experiment.name,
+        experiment.algo.to_uppercase(),
+        experiment.env_id
+    );
+    let summary_md = dir.join("summary.md");
+    write_atomic(&summary_md, summary_markdown(&title, &done).as_bytes())?;
+    let figure = results
+        .join("figures")
+        .join(figure_name(&experiment.name, &experiment.env_id));
+    if !done.is_empty() {
+        let series = learning_curves(&done, &dir, 100)?;
+        learning_curves_png(
+            &figure,
+            &format!("{title} (mean ± std over seeds)"),
+            "environment steps",
+            "episodic return (mean of last 10 episodes)",
+            &series,
+            (900, 560),
+        )?;
+    }
+    Ok(Reproduction {
+        name: experiment.name,
+        report,
+        summary_md,
+        figure,
+    })
+}

@@ -1,0 +1,97 @@
+//! `pdmrl env rollout`: replay actions from a given internal state and print each step,
+//! the way anyone checks an environment against Gymnasium.
+
+use crate::error::RunnerError;
+use ndarray::Array1;
+use pdmrl_envs::{Action, Registry, Space};
+use serde::Serialize;
+use serde_json::Value;
+
+/// One printed step: `{"observation":[..],"reward":r,"terminated":b,"truncated":b,"state":[..]}`.
+///
+/// Observations are f32 printed as the exact f64 of each value, as the Gymnasium fixtures
+/// store them; `state` is the env's internal state after the step (omitted for envs that do
+/// not expose it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RolloutStep {
+    /// Observation after the step.
+    pub observation: Vec<f64>,
+    /// Reward of the step.
+    pub reward: f64,
+    /// The episode reached a terminal state.
+    pub terminated: bool,
+    /// The episode was cut by the time limit.
+    pub truncated: bool,
+    /// Internal state after the step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<Vec<f64>>,
+}
+
+/// Parses a JSON array of numbers (an `--init-state`).
+///
+/// # Errors
+/// [`RunnerError::Input`] naming `what` and the problem.
+pub fn parse_state(text: &str, what: &str) -> Result<Vec<f64>, RunnerError> {
+    serde_json::from_str::<Vec<f64>>(text).map_err(|e| {
+        RunnerError::Input(format!(
+            "{what} must be a JSON array of numbers, e.g. [0.01, 0.0, -0.02, 0.03]: {e}"
+        ))
+    })
+}
+
+/// Parses a JSON array of actions for `space`: integers for `Discrete`, arrays of numbers
+/// for `Box` (e.g. `[[0.5], [-2.0]]`).
+///
+/// # Errors
+/// [`RunnerError::Input`] naming the offending position.
+pub fn parse_actions(text: &str, space: &Space, what: &str) -> Result<Vec<Action>, RunnerError> {
+    let values: Vec<Value> = serde_json::from_str(text)
+        .map_err(|e| RunnerError::Input(format!("{what} must be a JSON array: {e}")))?;
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match space {
+            Space::Discrete { .. } => v
+                .as_u64()
+                .map(|a| Action::Discrete(a as usize))
+                .ok_or_else(|| RunnerError::Input(format!("{what}[{i}] = {v}: expected a non-negative integer for action space {space}"))),
+            Space::Box { .. } => serde_json::from_value::<Vec<f32>>(v.clone())
+                .map(|a| Action::Continuous(Array1::from(a)))
+                .map_err(|_| RunnerError::Input(format!("{what}[{i}] = {v}: expected an array of numbers for action space {space}"))),
+        })
+        .collect()
+}
+
+/// Makes `env_id`, sets its internal state to `init_state`, applies `actions` in order and
+/// returns one [`RolloutStep`] per step, stopping after a step that ends the episode.
+///
+/// # Errors
+/// Unknown id, invalid state (wrong length, non-finite), an action outside the action
+/// space (naming its index).
+pub fn rollout(
+    registry: &Registry,
+    env_id: &str,
+    init_state: &[f64],
+    actions: &[Action],
+) -> Result<Vec<RolloutStep>, RunnerError> {
+    let mut env = registry.make(env_id)?;
+    env.set_state(init_state)?;
+    let mut steps = Vec::with_capacity(actions.len());
+    for (i, action) in actions.iter().enumerate() {
+        let step = env
+            .step(action)
+            .map_err(|e| RunnerError::Input(format!("action {i}: {e}")))?;
+        let ended = step.terminated || step.truncated;
+        steps.push(RolloutStep {
+            observation: step.observation.iter().map(|&v| f64::from(v)).collect(),
+            reward: step.reward,
+            terminated: step.terminated,
+            truncated: step.truncated,
+            state: env.state().ok(),
+        });
+        if ended {
+            break;
+        }
+    }
+    Ok(steps)
+}

@@ -1,0 +1,135 @@
+//! Same config and seed give identical results, whatever the number of worker threads.
+
+use pdmrl_agents::TrainerKind;
+use pdmrl_envs::Registry;
+use pdmrl_runner::experiment::Experiment;
+use pdmrl_runner::experiment::run_experiment;
+use pdmrl_runner::run::{RunConfig, RunOptions, train_run};
+use std::path::Path;
+
+fn small(kind: TrainerKind, seed: u64) -> RunConfig {
+    RunConfig {
+        env_id: "CartPole-v1".into(),
+        algo: "ppo".into(),
+        seed,
+        trainer: pdmrl_agents::TrainerConfig::new(kind),
+        ppo: pdmrl_agents::PpoConfig {
+            total_timesteps: 4096,
+            ..Default::default()
+        },
+    }
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap()
+}
+
+#[test]
+fn same_seed_same_metrics() {
+    let d = tempfile::tempdir().unwrap();
+    let registry = Registry::with_builtins();
+    let options = RunOptions {
+        force: false,
+        progress: &|_| {},
+    };
+    for kind in [TrainerKind::Bp, TrainerKind::Pdm] {
+        let (a, b, c) = (
+            d.path().join(format!("{kind}-a")),
+            d.path().join(format!("{kind}-b")),
+            d.path().join(format!("{kind}-c")),
+        );
+        train_run(&small(kind, 7), &registry, &a, &options).unwrap();
+        train_run(&small(kind, 7), &registry, &b, &options).unwrap();
+        train_run(&small(kind, 8), &registry, &c, &options).unwrap();
+        let ma = read(&a.join("metrics.csv"));
+        assert!(ma.lines().count() > 20);
+        assert_eq!(
+            ma,
+            read(&b.join("metrics.csv")),
+            "{kind}: same seed, different metrics"
+        );
+        assert_ne!(
+            ma,
+            read(&c.join("metrics.csv")),
+            "{kind}: the seed changes nothing"
+        );
+    }
+}
+
+#[test]
+fn one_and_two_worker_threads_give_identical_results() {
+    let d = tempfile::tempdir().unwrap();
+    let config = d.path().join("tiny.toml");
+    std::fs::write(
+        &config,
+        "name = \"tiny\"\nenv_id = \"CartPole-v1\"\nalgo = \"ppo\"\ntrainers = [\"bp\", \"pdm\"]\nseeds = [1, 2]\ntotal_timesteps = 2048\n",
+    )
+    .unwrap();
+    let registry = Registry::with_builtins();
+    let exp = Experiment::from_file(&config).unwrap();
+    let runs = exp.plan(&config, &registry).unwrap();
+    assert_eq!(runs.len(), 4);
+    let (one, two) = (d.path().join("one"), d.path().join("two"));
+    let r1 = run_experiment(&runs, &one, 1, &registry, &|_| {}).unwrap();
+    let r2 = run_experiment(&runs, &two, 2, &registry, &|_| {}).unwrap();
+    assert_eq!(
+        (r1.done.len(), r2.done.len()),
+        (4, 4),
+        "{:?} {:?}",
+        r1.failed,
+        r2.failed
+    );
+    for run in &runs {
+        let a = read(&one.join(&run.id).join("metrics.csv"));
+        assert!(a.lines().count() > 10);
+        assert_eq!(
+            a,
+            read(&two.join(&run.id).join("metrics.csv")),
+            "{}",
+            run.id
+        );
+    }
+    // A second call skips the complete runs.
+    let again = run_experiment(&runs, &one, 2, &registry, &|_| {}).unwrap();
+    assert_eq!((again.done.len(), again.skipped.len()), (0, 4));
+}
+
+#[test]
+fn invalid_experiment_files_are_rejected_before_any_run() {
+    let d = tempfile::tempdir().unwrap();
+    let registry = Registry::with_builtins();
+    let cases = [
+        (
+            "name = \"x\"\nenv_id = \"CartPole-v1\"\nalgo = \"ppo\"\ntrainers = [\"bp\"]\nseeds = [1, 1]\ntotal_timesteps = 2048\n",
+            "seed 1 is listed twice",
+        ),
+        (
+            "name = \"x\"\nenv_id = \"CartPole-v1\"\nalgo = \"ppo\"\ntrainers = [\"sgd\"]\nseeds = [1]\ntotal_timesteps = 2048\n",
+            "unknown variant `sgd`",
+        ),
+        (
+            "name = \"x\"\nenv_id = \"Pong-v5\"\nalgo = \"ppo\"\ntrainers = [\"bp\"]\nseeds = [1]\ntotal_timesteps = 2048\n",
+            "unknown environment id `Pong-v5`",
+        ),
+        (
+            "name = \"x\"\nenv_id = \"CartPole-v1\"\nalgo = \"ppo\"\ntrainers = [\"bp\"]\nseeds = [1]\ntotal_timesteps = 2048\nlearnin_rate = 1\n",
+            "unknown field `learnin_rate`",
+        ),
+        (
+            "name = \"x\"\nenv_id = \"CartPole-v1\"\nalgo = \"ppo\"\ntrainers = [\"bp\"]\nseeds = [1]\ntotal_timesteps = 2048\n[ppo]\nnum_minibatches = 3\n",
+            "num_minibatches",
+        ),
+    ];
+    for (i, (text, needle)) in cases.iter().enumerate() {
+        let path = d.path().join(format!("bad{i}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let err = Experiment::from_file(&path)
+            .and_then(|e| e.plan(&path, &registry))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(needle) && err.contains(&format!("bad{i}.toml")),
+            "case {i}: {err}"
+        );
+    }
+}

@@ -1,0 +1,26 @@
+//! Criterion benches of the hot kernels at the shapes PPO on CartPole uses
+//! (minibatch 128, 4 -> 64 -> 64 tanh).
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use ndarray::Array2;
+use pdmrl_tensor::{Activation, Dense, pairwise_distances, rng_from_seed};
+use std::hint::black_box;
+
+fn kernels(c: &mut Criterion) {
+    let mut rng = rng_from_seed(0);
+    let layer = Dense::<f32>::orthogonal(64, 64, 2f64.sqrt(), Activation::Tanh, &mut rng);
+    let x = Array2::<f32>::from_shape_fn((128, 64), |(i, j)| ((i * 7 + j * 3) % 11) as f32 / 11.0);
+    c.bench_function("dense_forward_128x64x64", |b| {
+        b.iter(|| black_box(layer.forward(black_box(x.view()))))
+    });
+    let y = layer.forward(x.view());
+    c.bench_function("dense_backward_128x64x64", |b| {
+        b.iter(|| black_box(layer.backward(x.view(), y.view(), y.view(), true)))
+    });
+    c.bench_function("pairwise_distances_128x64", |b| {
+        b.iter(|| black_box(pairwise_distances(black_box(y.view()), 1e-8)))
+    });
+}
+
+criterion_group!(benches, kernels);
+criterion_main!(benches);

@@ -1,0 +1,91 @@
+//! Element-wise activation functions and their derivatives.
+
+use crate::error::TensorError;
+use ndarray::{ArrayViewMut2, NdFloat, Zip};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// An element-wise activation `phi`.
+///
+/// Derivatives are expressed through the output `y = phi(z)` (all three allow it), so a
+/// layer need not keep its pre-activation `z`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// `tanh(z)`; derivative `1 - y^2`. The default hidden activation (CleanRL PPO).
+    #[default]
+    Tanh,
+    /// `max(z, 0)`; derivative `1` where `y > 0`, else `0` (PyTorch's choice at 0).
+    Relu,
+    /// `z`; derivative `1`. Used by output heads.
+    Identity,
+}
+
+impl Activation {
+    /// Applies the activation in place to `z: [batch, features]`.
+    pub fn apply_inplace<A: NdFloat>(self, mut z: ArrayViewMut2<A>) {
+        match self {
+            Activation::Tanh => z.mapv_inplace(|v| v.tanh()),
+            Activation::Relu => z.mapv_inplace(|v| if v > A::zero() { v } else { A::zero() }),
+            Activation::Identity => {}
+        }
+    }
+
+    /// Derivative `phi'(z)` written in terms of the output `y = phi(z)`.
+    #[inline]
+    pub fn derivative_from_output<A: NdFloat>(self, y: A) -> A {
+        match self {
+            Activation::Tanh => A::one() - y * y,
+            Activation::Relu => {
+                if y > A::zero() {
+                    A::one()
+                } else {
+                    A::zero()
+                }
+            }
+            Activation::Identity => A::one(),
+        }
+    }
+
+    /// Multiplies `grad: [batch, features]` (dL/dy) in place by `phi'` evaluated through the
+    /// output `y`, giving dL/dz.
+    ///
+    /// # Panics
+    /// If `grad` and `y` differ in shape.
+    pub fn backprop_inplace<A: NdFloat>(self, grad: ArrayViewMut2<A>, y: ndarray::ArrayView2<A>) {
+        if self == Activation::Identity {
+            return;
+        }
+        Zip::from(grad)
+            .and(y)
+            .for_each(|g, &yv| *g *= self.derivative_from_output(yv));
+    }
+
+    /// The lower-case name used in configs: `tanh`, `relu`, `identity`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Tanh => "tanh",
+            Activation::Relu => "relu",
+            Activation::Identity => "identity",
+        }
+    }
+}
+
+impl fmt::Display for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Activation {
+    type Err = TensorError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "tanh" => Ok(Activation::Tanh),
+            "relu" => Ok(Activation::Relu),
+            "identity" | "linear" => Ok(Activation::Identity),
+            other => Err(TensorError::UnknownActivation(other.to_string())),
+        }
+    }
+}

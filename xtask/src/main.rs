@@ -1,0 +1,111 @@
+//! `cargo xtask`: project automation (alias in `.cargo/config.toml`).
+//!
+//! * `cargo xtask reproduce --quick`: runs `configs/quick.toml` into `results/quick/`,
+//!   writes `results/quick/summary.md` and `results/figures/quick_cartpole.png`;
+//! * `cargo xtask reproduce [--all] [--only NAME...] [--jobs N]`: every config (or the
+//!   named ones) in `configs/`.
+//!
+//! Complete runs with an unchanged config are skipped, so an interrupted reproduction
+//! continues where it stopped.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use pdmrl_runner::reproduce::reproduce;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "pdmrl project automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run experiments from configs/ into results/ and regenerate their tables and figures.
+    Reproduce {
+        /// Only configs/quick.toml (the main job: a few minutes on 2 cores).
+        #[arg(long, conflicts_with_all = ["all", "only"])]
+        quick: bool,
+        /// Every config in configs/ (the default).
+        #[arg(long)]
+        all: bool,
+        /// Only the named configs (file stems, e.g. `quick`).
+        #[arg(long, num_args = 1..)]
+        only: Vec<String>,
+        /// Worker threads (one run per thread); default: the number of cores.
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace root")
+        .to_path_buf()
+}
+
+fn main() -> Result<()> {
+    let Cli {
+        command:
+            Command::Reproduce {
+                quick,
+                all: _,
+                only,
+                jobs,
+            },
+    } = Cli::parse();
+    let root = workspace_root();
+    let configs_dir = root.join("configs");
+    let mut configs: Vec<PathBuf> = if quick {
+        vec![configs_dir.join("quick.toml")]
+    } else if !only.is_empty() {
+        only.iter()
+            .map(|n| configs_dir.join(format!("{n}.toml")))
+            .collect()
+    } else {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&configs_dir)
+            .with_context(|| format!("cannot read `{}`", configs_dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        v.sort();
+        v
+    };
+    configs.dedup();
+    for c in &configs {
+        if !c.is_file() {
+            bail!("no config `{}`", c.display());
+        }
+    }
+    let jobs = jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let results = root.join("results");
+    let mut failed = 0;
+    for config in &configs {
+        let r = reproduce(config, &results, jobs)
+            .with_context(|| format!("reproducing `{}`", config.display()))?;
+        eprintln!(
+            "{}: {} runs done, {} skipped (complete), {} failed",
+            r.name,
+            r.report.done.len(),
+            r.report.skipped.len(),
+            r.report.failed.len()
+        );
+        for (id, err) in &r.report.failed {
+            eprintln!("  failed {id}: {err}");
+        }
+        failed += r.report.failed.len();
+        eprintln!("  table:  {}", r.summary_md.display());
+        eprintln!("  figure: {}", r.figure.display());
+        if let Ok(md) = std::fs::read_to_string(&r.summary_md) {
+            println!("{md}");
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} runs failed");
+    }
+    Ok(())
+}
