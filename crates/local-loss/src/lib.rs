@@ -24,3 +24,8 @@ pub use error::LocalLossError;
 pub use options::{Metric, Normalize, PdmOptions};
 pub use pdm::{Pdm, pdm_loss};
 pub use rule::{LocalLoss, LocalRule};
+
+/// The code in README.md, compiled and run as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

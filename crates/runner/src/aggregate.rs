@@ -145,7 +145,8 @@ pub fn curve_on_grid(returns: &[(usize, f64)], grid: &[usize]) -> Vec<Option<f64
 
 /// Learning curves per trainer: on a grid of `points` steps up to the runs' length, the
 /// mean over seeds of [`curve_on_grid`] with a band of ± one standard deviation over seeds.
-/// Grid points where some seed has no finished episode yet are left out.
+/// Grid points where some seed has no finished episode yet are left out, and so is a
+/// trainer with no point left.
 ///
 /// # Errors
 /// A `metrics.csv` that cannot be read.
@@ -192,6 +193,7 @@ pub fn learning_curves(
             }
             series
         })
+        .filter(|s| !s.x.is_empty())
         .collect())
 }
 

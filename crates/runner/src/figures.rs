@@ -170,15 +170,21 @@ pub fn learning_curves_png(
         source,
     })?;
 
-    let tmp = temp_path(&parent, path);
-    let rendered =
-        render(&tmp, title, x_label, y_label, &data, size).map_err(|message| FigureError::Render {
+    let pixels =
+        render(title, x_label, y_label, &data, size).map_err(|message| FigureError::Render {
             path: path.to_path_buf(),
             message,
-        });
-    if let Err(e) = rendered {
+        })?;
+
+    let tmp = temp_path(&parent, path);
+    if let Err(message) = save_png(&tmp, &pixels, size) {
         let _ = std::fs::remove_file(&tmp);
-        return Err(e);
+        return Err(FigureError::Io {
+            path: path.to_path_buf(),
+            action: "writing temporary file",
+            target: tmp,
+            source: std::io::Error::other(message),
+        });
     }
     std::fs::rename(&tmp, path).map_err(|source| {
         let _ = std::fs::remove_file(&tmp);
@@ -189,6 +195,15 @@ pub fn learning_curves_png(
             source,
         }
     })
+}
+
+/// Encodes an RGB image of `size` pixels as PNG into `file` (whose name must end in `.png`).
+fn save_png(file: &Path, pixels: &[u8], size: (u32, u32)) -> Result<(), String> {
+    let mut backend = BitMapBackend::new(file, size);
+    backend
+        .blit_bitmap((0, 0), size, pixels)
+        .map_err(err_string)?;
+    backend.present().map_err(err_string)
 }
 
 /// A unique temporary file next to `path`. It must end in `.png`: plotters' bitmap backend
@@ -345,16 +360,16 @@ fn err_string<E: fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
-/// Renders at `SUPERSAMPLE`x the requested size, averages down (anti-aliasing the lines and
-/// smoothing plotters' whole-pixel glyph placement), then encodes the PNG to `file`.
+/// Renders into an RGB buffer of `width x height` pixels. Drawing happens at `SUPERSAMPLE`x
+/// that size and is averaged down, which anti-aliases the lines and smooths plotters'
+/// whole-pixel glyph placement.
 fn render(
-    file: &Path,
     title: &str,
     x_label: &str,
     y_label: &str,
     data: &[Curve],
     (width, height): (u32, u32),
-) -> Result<(), String> {
+) -> Result<Vec<u8>, String> {
     let (w, h) = (width as usize, height as usize);
     let k = if w * h <= MAX_SUPERSAMPLED_PIXELS {
         SUPERSAMPLE
@@ -372,18 +387,13 @@ fn render(
         data,
         (width, height),
     )?;
-    let small = downsample(&big, w, h, k);
-    let mut backend = BitMapBackend::new(file, (width, height));
-    backend
-        .blit_bitmap((0, 0), (width, height), &small)
-        .map_err(err_string)?;
-    backend.present().map_err(err_string)
+    Ok(downsample(big, w, h, k))
 }
 
 /// Box-filters an RGB image of `(w * k) x (h * k)` pixels down to `w x h`.
-fn downsample(big: &[u8], w: usize, h: usize, k: usize) -> Vec<u8> {
+fn downsample(big: Vec<u8>, w: usize, h: usize, k: usize) -> Vec<u8> {
     if k == 1 {
-        return big.to_vec();
+        return big;
     }
     let big_w = w * k;
     let n = (k * k) as u32;

@@ -78,8 +78,8 @@ pub fn reproduce(config: &Path, results: &Path, jobs: usize) -> Result<Reproduct
     let figure = results
         .join("figures")
         .join(figure_name(&experiment.name, &experiment.env_id));
-    if !done.is_empty() {
-        let series = learning_curves(&done, &dir, 100)?;
+    let series = learning_curves(&done, &dir, 100)?;
+    if !series.is_empty() {
         learning_curves_png(
             &figure,
             &format!("{title} (mean ± std over seeds)"),

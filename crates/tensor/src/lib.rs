@@ -42,3 +42,8 @@ pub use schedule::linear_anneal;
 pub fn cast<A: ndarray::NdFloat>(x: f64) -> A {
     <A as num_traits::NumCast>::from(x).expect("f64 constant representable in A")
 }
+
+/// The code in README.md, compiled and run as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

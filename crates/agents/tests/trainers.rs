@@ -1,0 +1,144 @@
+//! What each trainer may and may not change, and the MLP's backward pass.
+
+use ndarray::{Array1, Array2};
+use pdmrl_agents::{ActorCritic, Mlp, TrainerConfig, TrainerKind};
+use pdmrl_tensor::gradcheck::{finite_difference, relative_error};
+use pdmrl_tensor::{Activation, rng_from_seed};
+use rand::Rng;
+
+fn nets() -> (Mlp, Mlp) {
+    let actor = Mlp::new(
+        4,
+        &[16, 16],
+        2,
+        Activation::Tanh,
+        2f64.sqrt(),
+        0.01,
+        &mut rng_from_seed(1),
+    );
+    let critic = Mlp::new(
+        4,
+        &[16, 16],
+        1,
+        Activation::Tanh,
+        2f64.sqrt(),
+        1.0,
+        &mut rng_from_seed(2),
+    );
+    (actor, critic)
+}
+
+fn obs() -> Array2<f32> {
+    let mut rng = rng_from_seed(3);
+    Array2::from_shape_fn((32, 4), |_| rng.random_range(-1.0..1.0))
+}
+
+/// Updates a fresh model once with a head loss whose gradient is `scale` times a fixed
+/// pattern; returns the model.
+fn update_once(kind: TrainerKind, scale: f32) -> ActorCritic {
+    let (actor, critic) = nets();
+    let mut model = ActorCritic::new(actor, critic, TrainerConfig::new(kind), 1e-2, 1e-5).unwrap();
+    let o = obs();
+    model
+        .update(o.view(), (None, None), 0.5, false, &mut |logits, values| {
+            let dl = Array2::from_shape_fn(logits.raw_dim(), |(i, j)| {
+                scale * ((i + 2 * j) as f32 * 0.1).sin()
+            });
+            let dv = Array1::from_shape_fn(values.len(), |i| scale * (i as f32 * 0.3).cos());
+            (dl, dv)
+        })
+        .unwrap();
+    model
+}
+
+/// Under `pdm` the head loss never reaches a hidden layer: two updates with different head
+/// gradients leave bit-identical hidden layers (which did change, by the local rule), and
+/// different heads.
+#[test]
+fn pdm_hidden_layers_ignore_the_head_loss() {
+    let (a, b) = (
+        update_once(TrainerKind::Pdm, 1.0),
+        update_once(TrainerKind::Pdm, -3.0),
+    );
+    let (init_actor, init_critic) = nets();
+    for (x, y, init) in [
+        (&a.actor, &b.actor, &init_actor),
+        (&a.critic, &b.critic, &init_critic),
+    ] {
+        assert_eq!(x.hidden, y.hidden, "head loss leaked into a hidden layer");
+        for (l, (h, h0)) in x.hidden.iter().zip(&init.hidden).enumerate() {
+            assert_ne!(
+                h.weight, h0.weight,
+                "hidden layer {l} did not learn under pdm"
+            );
+        }
+        assert_ne!(x.head, y.head);
+    }
+}
+
+/// Under `frozen` hidden layers are bit-identical to their initialisation; heads learn.
+/// Under `bp` the head loss reaches the hidden layers.
+#[test]
+fn frozen_keeps_hidden_layers_and_bp_trains_them() {
+    let frozen = update_once(TrainerKind::Frozen, 1.0);
+    let (init_actor, init_critic) = nets();
+    assert_eq!(frozen.actor.hidden, init_actor.hidden);
+    assert_eq!(frozen.critic.hidden, init_critic.hidden);
+    assert_ne!(frozen.actor.head, init_actor.head);
+    assert_ne!(frozen.critic.head, init_critic.head);
+    let (a, b) = (
+        update_once(TrainerKind::Bp, 1.0),
+        update_once(TrainerKind::Bp, -3.0),
+    );
+    assert_ne!(a.actor.hidden, b.actor.hidden);
+    assert_ne!(a.actor.hidden, init_actor.hidden);
+}
+
+/// `Mlp::backward` against central differences (f32 network, loss accumulated in f64).
+#[test]
+fn mlp_backward_matches_finite_differences() {
+    let (actor, _) = nets();
+    let x = obs();
+    let c = Array2::from_shape_fn((32, 2), |(i, j)| ((i * 3 + j) as f32 * 0.37).sin());
+    let loss = |net: &Mlp| -> f64 {
+        let y = net.forward(x.view());
+        y.iter()
+            .zip(c.iter())
+            .map(|(&a, &b)| f64::from(a) * f64::from(b))
+            .sum()
+    };
+    let acts = actor.forward_cached(x.view());
+    let grads = actor.backward(&acts, c.view());
+    // First hidden layer's weight: the gradient that crosses every layer.
+    let w0: Vec<f64> = actor.hidden[0]
+        .weight
+        .iter()
+        .map(|&v| f64::from(v))
+        .collect();
+    let mut f = |w: &[f64]| {
+        let mut net = actor.clone();
+        net.hidden[0].weight =
+            Array2::from_shape_vec((4, 16), w.iter().map(|&v| v as f32).collect()).unwrap();
+        loss(&net)
+    };
+    let g: Vec<f64> = grads.hidden[0]
+        .weight
+        .iter()
+        .map(|&v| f64::from(v))
+        .collect();
+    // The forward pass is f32: a step of 1e-6 would round away, so use h = 1e-2 and a
+    // tolerance that fits f32 (the f64 checks of each layer are in pdmrl-tensor).
+    let numeric = finite_difference(&mut f, &w0, 1e-2);
+    let err = relative_error(&g, &numeric, 1e-12);
+    assert!(err < 2e-2, "relative error {err}");
+    // The head's bias gradient is exact: sum over rows of c.
+    let gb: Vec<f64> = grads.head.bias.iter().map(|&v| f64::from(v)).collect();
+    let mut fb = |b: &[f64]| {
+        let mut net = actor.clone();
+        net.head.bias = Array1::from(b.iter().map(|&v| v as f32).collect::<Vec<_>>());
+        loss(&net)
+    };
+    let b0: Vec<f64> = actor.head.bias.iter().map(|&v| f64::from(v)).collect();
+    let numeric_b = finite_difference(&mut fb, &b0, 1e-2);
+    assert!(relative_error(&gb, &numeric_b, 1e-12) < 1e-3);
+}
