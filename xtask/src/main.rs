@@ -46,6 +46,20 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Stems of the `*.toml` files in `configs/`.
+fn available(configs_dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(configs_dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
 fn main() -> Result<()> {
     let Cli {
         command:
@@ -76,7 +90,23 @@ fn main() -> Result<()> {
     configs.dedup();
     for c in &configs {
         if !c.is_file() {
-            bail!("no config `{}`", c.display());
+            bail!(
+                "no config `{}`; available: {}",
+                c.display(),
+                available(&configs_dir).join(", ")
+            );
+        }
+    }
+    // Experiment names are folder names under results/: two configs must not share one.
+    let mut names = std::collections::BTreeMap::new();
+    for c in &configs {
+        let name = pdmrl_runner::experiment::Experiment::from_file(c)?.name;
+        if let Some(other) = names.insert(name.clone(), c.clone()) {
+            bail!(
+                "`{}` and `{}` both have name = \"{name}\" (results/{name}/); give each experiment its own name",
+                other.display(),
+                c.display()
+            );
         }
     }
     let jobs = jobs

@@ -37,6 +37,22 @@ pub enum AgentError {
         /// What was non-finite, e.g. `loss`, `hidden layer 1 local loss`.
         what: String,
     },
+    /// An environment returned a non-finite reward or observation.
+    #[error(
+        "environment `{env}` (copy {copy}) returned a non-finite {what} at rollout step {step} of update {update}"
+    )]
+    NonFiniteEnv {
+        /// Environment id.
+        env: String,
+        /// Index of the copy in the vector env.
+        copy: usize,
+        /// 1-based update (iteration) number.
+        update: usize,
+        /// Rollout step within the update.
+        step: usize,
+        /// What was non-finite.
+        what: String,
+    },
     /// From the environment.
     #[error(transparent)]
     Env(#[from] EnvError),

@@ -23,6 +23,6 @@ pub mod trainer;
 pub use error::AgentError;
 pub use gae::gae;
 pub use mlp::Mlp;
-pub use ppo::{EpisodeRecord, Event, IterationStats, Ppo, PpoConfig};
+pub use ppo::{EpisodeRecord, Event, IterationStats, Ppo, PpoConfig, check_trainer_fits};
 pub use ppo_loss::{PpoLoss, ppo_loss};
 pub use trainer::{ActorCritic, LayerStats, TrainerConfig, TrainerKind, UpdateReport};

@@ -21,6 +21,15 @@ use pdmrl_tensor::{Activation, Rng, derive_seed, linear_anneal, rng_from_seed};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+/// Upper bound of `num_envs` accepted by [`PpoConfig::check`].
+pub const MAX_NUM_ENVS: usize = 4096;
+/// Upper bound of `num_envs * num_steps` accepted by [`PpoConfig::check`].
+pub const MAX_BATCH_SIZE: usize = 1 << 24;
+/// Upper bound of the number of hidden layers accepted by [`PpoConfig::check`].
+pub const MAX_DEPTH: usize = 256;
+/// Upper bound of a hidden layer's width accepted by [`PpoConfig::check`].
+pub const MAX_WIDTH: usize = 16_384;
+
 /// PPO hyperparameters, named and defaulted as CleanRL's `ppo.py` (classic control).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -97,9 +106,9 @@ impl Default for PpoConfig {
 }
 
 impl PpoConfig {
-    /// `num_envs * num_steps`.
+    /// `num_envs * num_steps` (saturating; [`PpoConfig::check`] bounds both).
     pub fn batch_size(&self) -> usize {
-        self.num_envs * self.num_steps
+        self.num_envs.saturating_mul(self.num_steps)
     }
 
     /// `batch_size / num_minibatches`.
@@ -125,11 +134,24 @@ impl PpoConfig {
             })
         }
         let positive = |x: f64| x > 0.0 && x.is_finite();
-        if self.num_envs == 0 {
-            return bad("num_envs", self.num_envs, "must be >= 1");
+        if !(1..=MAX_NUM_ENVS).contains(&self.num_envs) {
+            return bad(
+                "num_envs",
+                self.num_envs,
+                &format!("must be in 1..={MAX_NUM_ENVS}"),
+            );
         }
         if self.num_steps == 0 {
             return bad("num_steps", self.num_steps, "must be >= 1");
+        }
+        if self.batch_size() > MAX_BATCH_SIZE {
+            return bad(
+                "num_steps",
+                self.num_steps,
+                &format!(
+                    "num_envs * num_steps must be at most {MAX_BATCH_SIZE} (the rollout is kept in memory)"
+                ),
+            );
         }
         if self.num_minibatches == 0 || !self.batch_size().is_multiple_of(self.num_minibatches) {
             return bad(
@@ -189,11 +211,16 @@ impl PpoConfig {
         if !positive(self.adam_eps) {
             return bad("adam_eps", self.adam_eps, "must be finite and > 0");
         }
-        if self.hidden_sizes.contains(&0) {
+        if self.hidden_sizes.len() > MAX_DEPTH
+            || self
+                .hidden_sizes
+                .iter()
+                .any(|&w| !(1..=MAX_WIDTH).contains(&w))
+        {
             return bad(
                 "hidden_sizes",
                 format!("{:?}", self.hidden_sizes),
-                "widths must be >= 1",
+                &format!("at most {MAX_DEPTH} layers, widths in 1..={MAX_WIDTH}"),
             );
         }
         Ok(())
@@ -282,6 +309,7 @@ impl Ppo {
     ) -> Result<Self, AgentError> {
         config.check()?;
         trainer.check()?;
+        check_trainer_fits(&config, &trainer)?;
         if envs.num_envs() != config.num_envs {
             return Err(AgentError::InvalidConfig {
                 name: "num_envs",
@@ -290,7 +318,7 @@ impl Ppo {
             });
         }
         let n_actions = match envs.single_action_space() {
-            Space::Discrete { n } => *n,
+            Space::Discrete { n } if *n >= 1 && envs.obs_dim() >= 1 => *n,
             other => {
                 return Err(AgentError::UnsupportedActionSpace {
                     algo: "ppo (discrete)",
@@ -411,6 +439,7 @@ impl Ppo {
             let env_actions: Vec<Action> = a.iter().map(|&k| Action::Discrete(k)).collect();
             let step = self.envs.step(&env_actions)?;
             self.global_step += n;
+            check_env_output(&self.envs, &step, t, iteration)?;
             for i in 0..n {
                 rewards[[t, i]] = step.rewards[i] as f32;
                 self.episode_return[i] += step.rewards[i];
@@ -569,6 +598,36 @@ impl Ppo {
     }
 }
 
+/// Checks that hold between the algorithm's and the trainer's options: a local trainer needs
+/// at least one hidden layer and minibatches of at least 2 rows (pairs).
+///
+/// # Errors
+/// [`AgentError::InvalidConfig`] naming the key.
+pub fn check_trainer_fits(config: &PpoConfig, trainer: &TrainerConfig) -> Result<(), AgentError> {
+    if trainer.kind == TrainerKind::Bp {
+        return Ok(());
+    }
+    if config.hidden_sizes.is_empty() {
+        return Err(AgentError::InvalidConfig {
+            name: "hidden_sizes",
+            value: "[]".into(),
+            allowed: format!("trainer `{}` needs at least one hidden layer", trainer.kind),
+        });
+    }
+    if config.minibatch_size() < 2 {
+        return Err(AgentError::InvalidConfig {
+            name: "num_minibatches",
+            value: config.num_minibatches.to_string(),
+            allowed: format!(
+                "trainer `{}` needs minibatches of at least 2 rows: num_envs * num_steps / num_minibatches = {}",
+                trainer.kind,
+                config.minibatch_size()
+            ),
+        });
+    }
+    Ok(())
+}
+
 #[derive(Default)]
 struct LossSums {
     count: usize,
@@ -633,6 +692,37 @@ impl LayerSums {
             })
             .collect()
     }
+}
+
+/// An error naming the env, copy, rollout step and quantity when an environment returns a
+/// non-finite reward or observation (checked before it can reach a network).
+fn check_env_output(
+    envs: &SyncVectorEnv,
+    step: &pdmrl_envs::VectorStep,
+    t: usize,
+    iteration: usize,
+) -> Result<(), AgentError> {
+    let bad = |i: usize, what: String| AgentError::NonFiniteEnv {
+        env: envs.envs()[i].id().to_string(),
+        copy: i,
+        update: iteration,
+        step: t,
+        what,
+    };
+    for i in 0..step.rewards.len() {
+        if !step.rewards[i].is_finite() {
+            return Err(bad(i, format!("reward ({})", step.rewards[i])));
+        }
+        if step.observations.row(i).iter().any(|v| !v.is_finite()) {
+            return Err(bad(i, "observation".into()));
+        }
+        if let Some(o) = &step.final_observations[i]
+            && o.iter().any(|v| !v.is_finite())
+        {
+            return Err(bad(i, "final observation".into()));
+        }
+    }
+    Ok(())
 }
 
 /// CleanRL's explained variance `1 - Var(y - y_pred) / Var(y)` (population variances, as

@@ -115,6 +115,13 @@ impl TrainerConfig {
                 allowed: "must be finite and > 0".into(),
             });
         }
+        if !(self.local_adam_eps > 0.0 && self.local_adam_eps.is_finite()) {
+            return Err(AgentError::InvalidConfig {
+                name: "local_adam_eps",
+                value: self.local_adam_eps.to_string(),
+                allowed: "must be finite and > 0".into(),
+            });
+        }
         self.pdm.check()?;
         Ok(())
     }

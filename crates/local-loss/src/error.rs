@@ -6,7 +6,7 @@ pub enum LocalLossError {
     /// An option outside its allowed range.
     #[error("invalid local-rule option `{name}` = {value}: {allowed}")]
     InvalidOption {
-        /// Option name as in configs, e.g. `guidance.weight`.
+        /// Option name as in configs, e.g. `pdm.guidance_weight`.
         name: &'static str,
         /// The value given, as text.
         value: String,

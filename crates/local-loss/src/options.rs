@@ -101,14 +101,14 @@ impl PdmOptions {
     pub fn check(&self) -> Result<(), LocalLossError> {
         if !(0.0..=1.0).contains(&self.guidance_weight) {
             return Err(LocalLossError::InvalidOption {
-                name: "guidance.weight",
+                name: "pdm.guidance_weight",
                 value: self.guidance_weight.to_string(),
                 allowed: "must be in [0, 1]",
             });
         }
         if !(self.eps > 0.0 && self.eps.is_finite()) {
             return Err(LocalLossError::InvalidOption {
-                name: "eps",
+                name: "pdm.eps",
                 value: self.eps.to_string(),
                 allowed: "must be finite and > 0",
             });

@@ -220,7 +220,7 @@ fn bad_input_is_an_error() {
         ..PdmOptions::default()
     })
     .unwrap_err();
-    assert!(err.to_string().contains("guidance.weight"), "{err}");
+    assert!(err.to_string().contains("pdm.guidance_weight"), "{err}");
     let err = "average".parse::<Normalize>().unwrap_err();
     assert!(
         err.to_string().contains("normalize") && err.to_string().contains("mean"),

@@ -58,14 +58,24 @@ pub fn summary_markdown(title: &str, summaries: &[(PlannedRun, Summary)]) -> Str
     let _ = writeln!(md, "|---|---|---|---|---|---|---|");
     let groups = by_trainer(summaries);
     for (trainer, runs) in &groups {
-        let finals: Vec<f64> = runs.iter().map(|s| s.final_return_mean).collect();
-        let (mean, std, min, max) = describe(&finals);
+        // Runs that finished no episode have no final return (NaN): counted, not averaged.
+        let finals: Vec<f64> = runs
+            .iter()
+            .map(|s| s.final_return_mean)
+            .filter(|v| v.is_finite())
+            .collect();
         let sps = runs.iter().map(|s| s.steps_per_second).sum::<f64>() / runs.len() as f64;
-        let _ = writeln!(
-            md,
-            "| `{trainer}` | {} | {mean:.1} | {std:.1} | {min:.1} | {max:.1} | {sps:.0} |",
-            runs.len()
-        );
+        let seeds = match runs.len() - finals.len() {
+            0 => runs.len().to_string(),
+            k => format!("{} ({k} without a finished episode)", runs.len()),
+        };
+        let stats = if finals.is_empty() {
+            "n/a | n/a | n/a | n/a".to_string()
+        } else {
+            let (mean, std, min, max) = describe(&finals);
+            format!("{mean:.1} | {std:.1} | {min:.1} | {max:.1}")
+        };
+        let _ = writeln!(md, "| `{trainer}` | {seeds} | {stats} | {sps:.0} |");
     }
     let _ = writeln!(
         md,

@@ -13,14 +13,14 @@ pub enum RunnerError {
     #[error(transparent)]
     Env(#[from] pdmrl_envs::EnvError),
     /// A file could not be read or written.
-    #[error("{action} `{path}`: {source}")]
+    #[error("{action} `{path}`: {cause}")]
     Io {
         /// What was being done, e.g. "cannot write".
         action: &'static str,
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (part of the message, so it is printed once).
+        cause: std::io::Error,
     },
     /// A config file that does not parse or validate.
     #[error("invalid config `{path}`: {message}")]
@@ -33,6 +33,11 @@ pub enum RunnerError {
     /// Invalid command-line or JSON input.
     #[error("{0}")]
     Input(String),
+    /// Another process is writing a run into the same folder.
+    #[error(
+        "another process is writing a run into `{0}` (its .lock is held); wait for it or pick another --out"
+    )]
+    RunLocked(PathBuf),
     /// The output folder already holds a complete run.
     #[error(
         "`{0}` already holds a complete run (summary.json exists); pass --force to overwrite it"
@@ -57,7 +62,7 @@ impl RunnerError {
         RunnerError::Io {
             action,
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 }

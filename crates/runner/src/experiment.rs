@@ -16,7 +16,7 @@
 //! ```
 
 use crate::error::RunnerError;
-use crate::run::{RunConfig, RunOptions, is_complete, read_summary, train_run};
+use crate::run::{RunConfig, RunOptions, read_summary, train_run};
 use pdmrl_agents::{PpoConfig, TrainerConfig, TrainerKind};
 use pdmrl_envs::Registry;
 use rayon::prelude::*;
@@ -39,12 +39,13 @@ pub struct Experiment {
     pub seeds: Vec<u64>,
     /// Environment steps per run.
     pub total_timesteps: usize,
-    /// PPO hyperparameter overrides (defaults: CleanRL's `ppo.py`).
+    /// PPO hyperparameter overrides (defaults: CleanRL's `ppo.py`); `total_timesteps`
+    /// belongs at the top level.
     #[serde(default)]
-    pub ppo: Option<toml::Table>,
-    /// Trainer option overrides (the trainer kind comes from `trainers`).
+    pub ppo: PpoConfig,
+    /// Trainer option overrides (`local_lr`, `pdm.*`); the kind comes from `trainers`.
     #[serde(default)]
-    pub trainer: Option<toml::Table>,
+    pub trainer: TrainerConfig,
 }
 
 /// One expanded run.
@@ -82,7 +83,45 @@ impl Experiment {
     pub fn from_file(path: &Path) -> Result<Self, RunnerError> {
         let text =
             std::fs::read_to_string(path).map_err(|e| RunnerError::io("cannot read", path, e))?;
-        toml::from_str(&text).map_err(|e| config_error(path, e.to_string()))
+        let experiment: Experiment =
+            toml::from_str(&text).map_err(|e| config_error(path, e.to_string()))?;
+        // Keys that the typed sections accept but that belong elsewhere here.
+        let raw: toml::Table =
+            toml::from_str(&text).map_err(|e| config_error(path, e.to_string()))?;
+        for (section, key, instead) in [
+            (
+                "ppo",
+                "total_timesteps",
+                "set the top-level `total_timesteps`",
+            ),
+            (
+                "trainer",
+                "kind",
+                "list trainers in the top-level `trainers`",
+            ),
+        ] {
+            if raw.get(section).and_then(|s| s.get(key)).is_some() {
+                return Err(config_error(
+                    path,
+                    format!("`{section}.{key}` is not allowed here: {instead}"),
+                ));
+            }
+        }
+        let name_ok = !experiment.name.is_empty()
+            && experiment
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !name_ok {
+            return Err(config_error(
+                path,
+                format!(
+                    "`name` = {:?} must be non-empty and use only ASCII letters, digits, `_` and `-` (it names the folder results/<name>/)",
+                    experiment.name
+                ),
+            ));
+        }
+        Ok(experiment)
     }
 
     /// Expands into runs (trainers × seeds) and validates every run before any starts.
@@ -103,21 +142,21 @@ impl Experiment {
                 format!("seed {dup} is listed twice in `seeds`"),
             ));
         }
-        let mut ppo: PpoConfig = match &self.ppo {
-            Some(t) => t
-                .clone()
-                .try_into()
-                .map_err(|e| config_error(path, format!("[ppo]: {e}")))?,
-            None => PpoConfig::default(),
+        let repeated = |i: usize| self.trainers[..i].contains(&self.trainers[i]);
+        if let Some(dup) = (0..self.trainers.len())
+            .find(|&i| repeated(i))
+            .map(|i| self.trainers[i])
+        {
+            return Err(config_error(
+                path,
+                format!("trainer `{dup}` is listed twice in `trainers`"),
+            ));
+        }
+        let ppo = PpoConfig {
+            total_timesteps: self.total_timesteps,
+            ..self.ppo.clone()
         };
-        ppo.total_timesteps = self.total_timesteps;
-        let base_trainer: TrainerConfig = match &self.trainer {
-            Some(t) => t
-                .clone()
-                .try_into()
-                .map_err(|e| config_error(path, format!("[trainer]: {e}")))?,
-            None => TrainerConfig::default(),
-        };
+        let base_trainer = self.trainer;
         let mut runs = Vec::new();
         for &kind in &self.trainers {
             for &seed in &self.seeds {
@@ -161,7 +200,7 @@ pub fn run_experiment(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ExperimentReport, RunnerError> {
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.max(1))
+        .num_threads(jobs.clamp(1, runs.len().max(1)))
         .build()
         .map_err(|e| RunnerError::Input(format!("cannot start {jobs} worker threads: {e}")))?;
     let outcomes: Vec<(String, Result<bool, RunnerError>)> = pool.install(|| {
@@ -198,8 +237,10 @@ pub fn run_steps(config: &RunConfig) -> usize {
     config.ppo.num_iterations() * config.ppo.batch_size()
 }
 
-fn is_up_to_date(out: &Path, config: &RunConfig) -> bool {
-    if !is_complete(out) {
+/// Whether `out` holds a complete run of exactly `config`: its `summary.json` parses and
+/// its `config.toml` equals `config`.
+pub fn is_up_to_date(out: &Path, config: &RunConfig) -> bool {
+    if read_summary(out).is_err() {
         return false;
     }
     let Ok(text) = std::fs::read_to_string(out.join("config.toml")) else {
@@ -208,15 +249,16 @@ fn is_up_to_date(out: &Path, config: &RunConfig) -> bool {
     toml::from_str::<RunConfig>(&text).is_ok_and(|c| &c == config)
 }
 
-/// Folders of the planned runs that are complete.
+/// Folders of the planned runs that are complete with their current config.
 pub fn complete_runs(runs: &[PlannedRun], dir: &Path) -> Vec<PathBuf> {
     runs.iter()
+        .filter(|r| is_up_to_date(&dir.join(&r.id), &r.config))
         .map(|r| dir.join(&r.id))
-        .filter(|p| is_complete(p))
         .collect()
 }
 
-/// Reads every planned run's summary (runs that are not complete are skipped).
+/// Reads the summary of every planned run that is complete with its current config
+/// (others are left out).
 ///
 /// # Errors
 /// A summary that exists but does not parse.
@@ -225,7 +267,7 @@ pub fn summaries(
     dir: &Path,
 ) -> Result<Vec<(PlannedRun, crate::run::Summary)>, RunnerError> {
     runs.iter()
-        .filter(|r| is_complete(&dir.join(&r.id)))
+        .filter(|r| is_up_to_date(&dir.join(&r.id), &r.config))
         .map(|r| Ok((r.clone(), read_summary(&dir.join(&r.id))?)))
         .collect()
 }

@@ -7,7 +7,7 @@ use pdmrl_agents::{PpoConfig, TrainerConfig, TrainerKind};
 use pdmrl_envs::Registry;
 use pdmrl_runner::rollout::{parse_actions, parse_state, rollout};
 use pdmrl_runner::run::{RunConfig, RunOptions, train_run};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -82,12 +82,21 @@ enum EnvCommand {
 fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
     if let Err(e) = run(Cli::parse()) {
+        // A closed pipe (`pdmrl env list | head -1`) is not an error of ours.
+        let broken_pipe = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        });
+        if broken_pipe {
+            std::process::exit(0);
+        }
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
@@ -139,22 +148,29 @@ fn run(cli: Cli) -> Result<()> {
                 steps_per_second = format!("{:.0}", summary.steps_per_second),
                 "done"
             );
-            println!("{}", serde_json::to_string_pretty(&summary)?);
+            writeln!(
+                std::io::stdout().lock(),
+                "{}",
+                serde_json::to_string_pretty(&summary)?
+            )
+            .context("cannot write the summary to stdout")?;
         }
         Command::Env {
             command: EnvCommand::List,
         } => {
+            let mut stdout = std::io::stdout().lock();
             for id in registry.ids() {
                 let env = registry.make(&id)?;
                 let limit = registry
                     .spec(&id)
                     .and_then(|s| s.max_episode_steps)
                     .map_or("none".to_string(), |n| n.to_string());
-                println!(
+                writeln!(
+                    stdout,
                     "{id}\tobservation {}\taction {}\tmax_episode_steps {limit}",
                     env.observation_space(),
                     env.action_space()
-                );
+                )?;
             }
         }
         Command::Env {

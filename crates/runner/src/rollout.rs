@@ -75,6 +75,14 @@ pub fn rollout(
     actions: &[Action],
 ) -> Result<Vec<RolloutStep>, RunnerError> {
     let mut env = registry.make(env_id)?;
+    let space = env.action_space();
+    // Every action is checked before any is applied, also those after the episode ends.
+    if let Some((i, a)) = actions.iter().enumerate().find(|(_, a)| !space.contains(a)) {
+        return Err(RunnerError::Input(format!(
+            "action {i}: {}",
+            pdmrl_envs::EnvError::invalid_action(a, space.clone())
+        )));
+    }
     env.set_state(init_state)?;
     let mut steps = Vec::with_capacity(actions.len());
     for (i, action) in actions.iter().enumerate() {
@@ -82,12 +90,23 @@ pub fn rollout(
             .step(action)
             .map_err(|e| RunnerError::Input(format!("action {i}: {e}")))?;
         let ended = step.terminated || step.truncated;
+        let state = env.state().ok();
+        let finite = step.reward.is_finite()
+            && step.observation.iter().all(|v| v.is_finite())
+            && state.iter().flatten().all(|v| v.is_finite());
+        if !finite {
+            return Err(RunnerError::Input(format!(
+                "step {i}: `{env_id}` produced a non-finite observation, reward or state \
+                 (the initial state is outside the range the dynamics can handle); JSON cannot \
+                 represent it"
+            )));
+        }
         steps.push(RolloutStep {
             observation: step.observation.iter().map(|&v| f64::from(v)).collect(),
             reward: step.reward,
             terminated: step.terminated,
             truncated: step.truncated,
-            state: env.state().ok(),
+            state,
         });
         if ended {
             break;

@@ -56,6 +56,7 @@ impl RunConfig {
         }
         self.ppo.check()?;
         self.trainer.check()?;
+        pdmrl_agents::check_trainer_fits(&self.ppo, &self.trainer)?;
         Ok(())
     }
 }
@@ -109,7 +110,8 @@ pub struct Summary {
     /// Finished training episodes.
     pub episodes: usize,
     /// Mean return of the last 10 finished training episodes (fewer if fewer finished;
-    /// NaN if none).
+    /// NaN if none, stored as `null`).
+    #[serde(with = "nan_as_null")]
     pub final_return_mean: f64,
     /// Wall-clock seconds of training.
     pub wall_seconds: f64,
@@ -152,10 +154,21 @@ pub fn train_run(
         return Err(RunnerError::RunExists(out.to_path_buf()));
     }
     std::fs::create_dir_all(out).map_err(|e| RunnerError::io("cannot create folder", out, e))?;
+    let _lock = lock_run_folder(out)?;
+    if is_complete(out) && !options.force {
+        return Err(RunnerError::RunExists(out.to_path_buf()));
+    }
     let summary_path = out.join("summary.json");
-    if summary_path.exists() {
-        std::fs::remove_file(&summary_path)
-            .map_err(|e| RunnerError::io("cannot remove", &summary_path, e))?;
+    let metrics_path = out.join("metrics.csv");
+    let updates_path = out.join("updates.csv");
+    // The summary first: from here on the folder does not look complete. Then the files
+    // of an earlier run, so none is left beside this run's config.
+    for path in [&summary_path, &metrics_path, &updates_path] {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(RunnerError::io("cannot remove", path.clone(), e)),
+        }
     }
     let config_text = toml::to_string(config)
         .map_err(|e| RunnerError::Input(format!("cannot serialise config: {e}")))?;
@@ -164,8 +177,6 @@ pub fn train_run(
     let envs = SyncVectorEnv::from_registry(registry, &config.env_id, config.ppo.num_envs)?;
     let mut ppo = Ppo::new(config.ppo.clone(), config.trainer, envs, config.seed)?;
 
-    let metrics_path = out.join("metrics.csv");
-    let updates_path = out.join("updates.csv");
     let csv_err = |path: &Path| {
         let path = path.to_path_buf();
         move |e: csv::Error| RunnerError::io("cannot write", path.clone(), std::io::Error::other(e))
@@ -256,6 +267,27 @@ pub fn train_run(
     Ok(summary)
 }
 
+/// Takes an exclusive advisory lock on `<dir>/.lock` for the life of the returned file, so
+/// two processes never write one run folder at once. The operating system releases it
+/// when the process ends, however it ends, so a killed run does not block a rerun.
+///
+/// # Errors
+/// [`RunnerError::RunLocked`] if another process holds it; I/O errors naming the file.
+fn lock_run_folder(dir: &Path) -> Result<std::fs::File, RunnerError> {
+    let path = dir.join(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| RunnerError::io("cannot open", &path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(RunnerError::RunLocked(dir.to_path_buf())),
+        Err(std::fs::TryLockError::Error(e)) => Err(RunnerError::io("cannot lock", &path, e)),
+    }
+}
+
 /// Reads a run's `summary.json`.
 ///
 /// # Errors
@@ -327,4 +359,21 @@ fn write_update(
         }
     }
     w.write_record(&row)
+}
+
+/// JSON has no NaN: store a NaN `f64` as `null` and read `null` back as NaN.
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_nan() {
+            s.serialize_none()
+        } else {
+            s.serialize_f64(*v)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
 }

@@ -109,6 +109,22 @@ fn action_outside_space_and_bad_state() {
         "[0,1,2]",
     ]);
     assert_fails_with(&out, &["action 2", "invalid action 2", "Discrete(2)"]);
+    assert!(
+        out.stdout.is_empty(),
+        "actions are checked before any step is printed"
+    );
+    // Extreme states whose dynamics overflow are an error, not `null` in the JSON.
+    let out = pdmrl(&[
+        "env",
+        "rollout",
+        "--env",
+        "CartPole-v1",
+        "--init-state",
+        "[0,0,0,1e200]",
+        "--actions",
+        "[0]",
+    ]);
+    assert_fails_with(&out, &["step 0", "non-finite"]);
     let out = pdmrl(&[
         "env",
         "rollout",

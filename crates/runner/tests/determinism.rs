@@ -120,6 +120,49 @@ fn invalid_experiment_files_are_rejected_before_any_run() {
             "num_minibatches",
         ),
     ];
+    let base = "env_id = \"CartPole-v1\"\nalgo = \"ppo\"\nseeds = [1]\ntotal_timesteps = 2048\n";
+    let more = [
+        (
+            format!("name = \"x\"\ntrainers = [\"bp\", \"bp\"]\n{base}"),
+            "trainer `bp` is listed twice",
+        ),
+        (
+            format!("name = \"../escape\"\ntrainers = [\"bp\"]\n{base}"),
+            "`name`",
+        ),
+        (
+            format!("name = \"\"\ntrainers = [\"bp\"]\n{base}"),
+            "`name`",
+        ),
+        (
+            format!("name = \"x\"\ntrainers = [\"bp\"]\n{base}[ppo]\ntotal_timesteps = 5\n"),
+            "`ppo.total_timesteps` is not allowed",
+        ),
+        (
+            format!("name = \"x\"\ntrainers = [\"bp\"]\n{base}[trainer]\nkind = \"pdm\"\n"),
+            "`trainer.kind` is not allowed",
+        ),
+        (
+            format!(
+                "name = \"x\"\ntrainers = [\"pdm\"]\n{base}[trainer]\npdm.guidance_weight = 2.0\n"
+            ),
+            "pdm.guidance_weight",
+        ),
+        (
+            format!("name = \"x\"\ntrainers = [\"pdm\"]\n{base}[ppo]\nnum_minibatches = 512\n"),
+            "num_minibatches",
+        ),
+        // toml reports the line of a bad key inside a section.
+        (
+            format!("name = \"x\"\ntrainers = [\"bp\"]\n{base}[ppo]\nlearning_rat = 1.0\n"),
+            "line 8",
+        ),
+    ];
+    let cases: Vec<(String, &str)> = cases
+        .iter()
+        .map(|(t, n)| (t.to_string(), *n))
+        .chain(more)
+        .collect();
     for (i, (text, needle)) in cases.iter().enumerate() {
         let path = d.path().join(format!("bad{i}.toml"));
         std::fs::write(&path, text).unwrap();
@@ -132,4 +175,56 @@ fn invalid_experiment_files_are_rejected_before_any_run() {
             "case {i}: {err}"
         );
     }
+}
+
+#[test]
+fn a_run_without_episodes_is_complete_and_summarised() {
+    let d = tempfile::tempdir().unwrap();
+    let config = d.path().join("noep.toml");
+    // One step per env per iteration over 512 envs: no CartPole episode can finish.
+    std::fs::write(
+        &config,
+        "name = \"noep\"\nenv_id = \"CartPole-v1\"\nalgo = \"ppo\"\ntrainers = [\"bp\"]\nseeds = [1]\ntotal_timesteps = 512\n[ppo]\nnum_envs = 512\nnum_steps = 1\n",
+    )
+    .unwrap();
+    let r = pdmrl_runner::reproduce::reproduce(&config, d.path(), 1).unwrap();
+    assert_eq!(r.report.done.len(), 1, "{:?}", r.report.failed);
+    let md = std::fs::read_to_string(&r.summary_md).unwrap();
+    assert!(
+        md.contains("1 without a finished episode") && md.contains("n/a"),
+        "{md}"
+    );
+    // Reproducing again reads the summary back and skips the run.
+    let again = pdmrl_runner::reproduce::reproduce(&config, d.path(), 1).unwrap();
+    assert_eq!(again.report.skipped.len(), 1);
+}
+
+#[test]
+fn a_folder_being_written_is_locked() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("run");
+    std::fs::create_dir_all(&out).unwrap();
+    let held = std::fs::File::create(out.join(".lock")).unwrap();
+    held.lock().unwrap();
+    let options = RunOptions {
+        force: false,
+        progress: &|_| {},
+    };
+    let err = train_run(
+        &small(TrainerKind::Bp, 1),
+        &Registry::with_builtins(),
+        &out,
+        &options,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("another process is writing"), "{err}");
+    held.unlock().unwrap();
+    train_run(
+        &small(TrainerKind::Bp, 1),
+        &Registry::with_builtins(),
+        &out,
+        &options,
+    )
+    .unwrap();
 }
