@@ -60,7 +60,15 @@ fn available(configs_dir: &Path) -> Vec<String> {
     v
 }
 
-fn main() -> Result<()> {
+fn main() {
+    // Errors are printed with their causes, without a backtrace (RUST_BACKTRACE is for bugs).
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
     let Cli {
         command:
             Command::Reproduce {

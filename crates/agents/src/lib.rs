@@ -20,6 +20,12 @@ pub mod ppo;
 pub mod ppo_loss;
 pub mod trainer;
 
+// Types that appear in this crate's public API, re-exported for users of this crate alone.
+pub use ndarray;
+pub use pdmrl_envs;
+pub use pdmrl_local_loss::{Metric, Normalize, PdmOptions};
+pub use pdmrl_tensor::Activation;
+
 pub use error::AgentError;
 pub use gae::gae;
 pub use mlp::Mlp;

@@ -390,6 +390,31 @@ impl Ppo {
         self.global_step
     }
 
+    /// The training envs.
+    pub fn envs(&self) -> &SyncVectorEnv {
+        &self.envs
+    }
+
+    /// Actions of the current policy for a batch of observations `[batch, obs_dim]`:
+    /// the most probable action of each row if `greedy` (deterministic evaluation), else a
+    /// sample from the policy drawn from `rng`.
+    ///
+    /// # Panics
+    /// If `observations.ncols()` differs from the env's observation size.
+    pub fn act(
+        &self,
+        observations: ndarray::ArrayView2<f32>,
+        greedy: bool,
+        rng: &mut Rng,
+    ) -> Vec<usize> {
+        let logits = self.model.actor.forward(observations);
+        if greedy {
+            crate::categorical::argmax(logits.view())
+        } else {
+            sample(log_softmax(logits.view()).view(), rng)
+        }
+    }
+
     /// Runs every remaining iteration, reporting episodes and iterations to `observer`.
     ///
     /// # Errors
@@ -517,7 +542,7 @@ impl Ppo {
                 let mut mb_adv = pick(&b_adv);
                 let mb_returns = pick(&b_returns);
                 // Guidance signals for a guided local rule: raw advantages for the actor,
-                // value targets for the critic (method.md).
+                // value targets for the critic (docs/method.md).
                 let guidance_actor = mb_adv.clone();
                 if c.norm_adv {
                     normalize_advantages(&mut mb_adv);

@@ -3,7 +3,7 @@
 //! | trainer | hidden layers | heads |
 //! |---|---|---|
 //! | `bp` | end-to-end backprop of the algorithm loss | same |
-//! | `pdm` | local PDM loss during the forward pass (method.md) | algorithm loss on the features as constants |
+//! | `pdm` | local PDM loss during the forward pass (docs/method.md) | algorithm loss on the features as constants |
 //! | `frozen` | never trained (random features at init), the control | algorithm loss |
 //!
 //! The local trainers never run a backward pass through a hidden layer: each hidden layer
@@ -47,7 +47,7 @@ impl TrainerKind {
 
 impl fmt::Display for TrainerKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 
@@ -75,7 +75,7 @@ pub struct TrainerConfig {
     /// Which trainer.
     pub kind: TrainerKind,
     /// Learning rate of each hidden layer's own Adam under a local trainer, constant
-    /// (not annealed). **[choice]** method.md: 1e-3.
+    /// (not annealed). **\[choice\]** docs/method.md: 1e-3.
     pub local_lr: f64,
     /// Epsilon of the hidden layers' Adam (PyTorch's default 1e-8).
     pub local_adam_eps: f64,
@@ -127,7 +127,7 @@ impl TrainerConfig {
     }
 }
 
-/// Diagnostics of one hidden layer (method.md: what explains a PDM result).
+/// Diagnostics of one hidden layer (docs/method.md: what explains a PDM result).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct LayerStats {
     /// The PDM loss of the layer on the minibatch (for `bp`/`frozen`: measured, not used).

@@ -20,6 +20,12 @@ pub mod space;
 pub mod time_limit;
 pub mod vector;
 
+// The crates in this crate's public API, re-exported so that a user's crate uses the same
+// versions (`pdmrl_envs::ndarray::Array1`, `pdmrl_envs::rand::SeedableRng`, kwargs tables).
+pub use ndarray;
+pub use rand;
+pub use toml;
+
 pub use cartpole::CartPole;
 pub use env::{Env, EnvRng, Info, Step};
 pub use error::EnvError;

@@ -1,4 +1,4 @@
-//! Options of the PDM rule (method.md, "The local loss of one hidden layer").
+//! Options of the PDM rule (docs/method.md, "The local loss of one hidden layer").
 
 use crate::error::LocalLossError;
 use serde::{Deserialize, Serialize};
@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 /// How pairwise distances are normalised before they are compared.
 ///
-/// **[choice]** of this project (method.md): `mean` (default) lets a layer change the scale
+/// **\[choice\]** of this project (docs/method.md): `mean` (default) lets a layer change the scale
 /// of its representation while keeping its geometry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -23,7 +23,7 @@ pub enum Normalize {
 
 /// The distance between two rows.
 ///
-/// **[choice]**: `euclidean` (default) `sqrt(||a - b||^2 + eps)`; `squared_euclidean`
+/// **\[choice\]**: `euclidean` (default) `sqrt(||a - b||^2 + eps)`; `squared_euclidean`
 /// `||a - b||^2`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -67,7 +67,7 @@ macro_rules! name_enum {
 name_enum!(Normalize, "normalize", Mean => "mean", Max => "max", None => "none");
 name_enum!(Metric, "metric", Euclidean => "euclidean", SquaredEuclidean => "squared_euclidean");
 
-/// Options of the PDM rule. Defaults are method.md's: `normalize = "mean"`,
+/// Options of the PDM rule. Defaults are docs/method.md's: `normalize = "mean"`,
 /// `metric = "euclidean"`, `eps = 1e-8`, `guidance_weight = 0` (plain PDM).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -76,7 +76,7 @@ pub struct PdmOptions {
     pub normalize: Normalize,
     /// Distance between rows.
     pub metric: Metric,
-    /// Added inside the square root of the euclidean metric, > 0 (method.md: 1e-8).
+    /// Added inside the square root of the euclidean metric, > 0 (docs/method.md: 1e-8).
     pub eps: f64,
     /// Weight `lambda` in [0, 1] of the guidance distances in the target; 0 = plain PDM.
     pub guidance_weight: f64,

@@ -1,4 +1,4 @@
-//! Pairwise distance matching (PDM), the local loss of method.md.
+//! Pairwise distance matching (PDM), the local loss of docs/method.md.
 
 use crate::error::LocalLossError;
 use crate::options::{Metric, Normalize, PdmOptions};
@@ -81,7 +81,7 @@ fn normalise_inplace<A: NdFloat>(d: &mut Array2<A>, c: A) {
 /// The PDM loss of one layer and its gradient with respect to the layer output.
 ///
 /// Inputs: the layer input `x: [B, d_in]`, the layer output `h: [B, d_out]`, an optional
-/// guidance signal `g: [B]`. With `P = B(B-1)/2` pairs `i < j` (method.md):
+/// guidance signal `g: [B]`. With `P = B(B-1)/2` pairs `i < j` (docs/method.md):
 ///
 /// ```text
 /// s(i,j)   = max(||r_i - r_j||^2, 0)    (Gram identity, pdmrl_tensor::pairwise_sq_distances)

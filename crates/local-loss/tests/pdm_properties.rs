@@ -1,4 +1,4 @@
-//! Finite-difference checks and properties of the PDM loss (method.md).
+//! Finite-difference checks and properties of the PDM loss (docs/method.md).
 
 use ndarray::{Array1, Array2, ArrayView1, s};
 use pdmrl_local_loss::{LocalLossError, LocalRule, Metric, Normalize, Pdm, PdmOptions};

@@ -63,10 +63,10 @@ enum EnvCommand {
         /// Gymnasium environment id.
         #[arg(long)]
         env: String,
-        /// Internal state as a JSON array, e.g. '[0.01,0,-0.02,0.03]' for CartPole.
+        /// Internal state as a JSON array, e.g. `[0.01,0,-0.02,0.03]` for CartPole.
         #[arg(long)]
         init_state: String,
-        /// Actions as a JSON array, e.g. '[0,1,1]'.
+        /// Actions as a JSON array, e.g. `[0,1,1]`.
         #[arg(
             long,
             conflicts_with = "actions_file",

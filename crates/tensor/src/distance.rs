@@ -26,7 +26,7 @@ pub fn pairwise_sq_distances<A: NdFloat>(x: ArrayView2<A>) -> Array2<A> {
 /// Euclidean distances `d[i, j] = sqrt(s_ij + eps)` between the rows of
 /// `x: [batch, features]`, `[batch, batch]`, with `s` from [`pairwise_sq_distances`]
 /// (clamped at 0 before the square root). `eps > 0` keeps the gradient finite for
-/// coincident rows (method.md uses 1e-8). The diagonal is `sqrt(eps)`.
+/// coincident rows (docs/method.md uses 1e-8). The diagonal is `sqrt(eps)`.
 pub fn pairwise_distances<A: NdFloat>(x: ArrayView2<A>, eps: A) -> Array2<A> {
     let mut s = pairwise_sq_distances(x);
     s.mapv_inplace(|v| (v + eps).sqrt());
