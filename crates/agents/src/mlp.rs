@@ -25,6 +25,15 @@ pub struct MlpGrads {
     pub head: DenseGrads<f32>,
 }
 
+impl MlpGrads {
+    /// Every layer's gradients, mutably, in the order of [`Mlp::layers`].
+    pub fn layers_mut(&mut self) -> impl Iterator<Item = &mut DenseGrads<f32>> {
+        self.hidden
+            .iter_mut()
+            .chain(std::iter::once(&mut self.head))
+    }
+}
+
 impl Mlp {
     /// CleanRL's `layer_init` network: orthogonal weights, zero biases, gain
     /// `hidden_gain` (sqrt 2) on hidden layers and `head_gain` on the head (0.01 for a
@@ -69,7 +78,7 @@ impl Mlp {
     pub fn forward_cached(&self, x: ArrayView2<f32>) -> Vec<Array2<f32>> {
         let mut acts = Vec::with_capacity(self.hidden.len() + 2);
         acts.push(x.to_owned());
-        for layer in self.hidden.iter().chain(std::iter::once(&self.head)) {
+        for layer in self.layers() {
             let next = layer.forward(acts.last().expect("non-empty").view());
             acts.push(next);
         }
@@ -103,6 +112,18 @@ impl Mlp {
         MlpGrads { hidden, head }
     }
 
+    /// Every layer, hidden layers first, then the head.
+    pub fn layers(&self) -> impl Iterator<Item = &Dense<f32>> {
+        self.hidden.iter().chain(std::iter::once(&self.head))
+    }
+
+    /// Every layer, mutably, in the order of [`Mlp::layers`].
+    pub fn layers_mut(&mut self) -> impl Iterator<Item = &mut Dense<f32>> {
+        self.hidden
+            .iter_mut()
+            .chain(std::iter::once(&mut self.head))
+    }
+
     /// Number of parameters.
     pub fn num_parameters(&self) -> usize {
         self.hidden.iter().map(Dense::num_parameters).sum::<usize>() + self.head.num_parameters()
@@ -125,7 +146,10 @@ pub(crate) fn layer_grads(grads: &mut DenseGrads<f32>) -> [&mut [f32]; 2] {
     ]
 }
 
-/// Sizes `[in * out, out]` of a layer's parameter tensors.
-pub(crate) fn layer_sizes(layer: &Dense<f32>) -> [usize; 2] {
-    [layer.weight.len(), layer.bias.len()]
+/// Sizes `[in * out, out]` of each layer's parameter tensors, flattened, for the optimiser.
+pub(crate) fn param_sizes<'a>(layers: impl IntoIterator<Item = &'a Dense<f32>>) -> Vec<usize> {
+    layers
+        .into_iter()
+        .flat_map(|l| [l.weight.len(), l.bias.len()])
+        .collect()
 }

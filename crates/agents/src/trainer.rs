@@ -11,7 +11,7 @@
 //! output live at that moment.
 
 use crate::error::AgentError;
-use crate::mlp::{Mlp, layer_grads, layer_params, layer_sizes};
+use crate::mlp::{Mlp, layer_grads, layer_params, param_sizes};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use pdmrl_local_loss::{LocalRule, Pdm, PdmOptions};
 use pdmrl_tensor::{Activation, Adam, AdamConfig, clip_grad_norm};
@@ -200,23 +200,13 @@ impl ActorCritic {
             eps: adam_eps,
             ..AdamConfig::default()
         };
-        let sizes = |layers: &mut dyn Iterator<Item = &pdmrl_tensor::Dense<f32>>| -> Vec<usize> {
-            layers.flat_map(layer_sizes).collect()
-        };
         let state = match config.kind {
-            TrainerKind::Bp => {
-                let s = sizes(
-                    &mut actor
-                        .hidden
-                        .iter()
-                        .chain([&actor.head])
-                        .chain(critic.hidden.iter())
-                        .chain([&critic.head]),
-                );
-                State::Backprop {
-                    adam: Adam::new(head_cfg, &s)?,
-                }
-            }
+            TrainerKind::Bp => State::Backprop {
+                adam: Adam::new(
+                    head_cfg,
+                    &param_sizes(actor.layers().chain(critic.layers())),
+                )?,
+            },
             TrainerKind::Pdm | TrainerKind::Frozen => {
                 let local_cfg = AdamConfig {
                     lr: config.local_lr,
@@ -226,14 +216,11 @@ impl ActorCritic {
                 let per_layer = |net: &Mlp| -> Result<Vec<Adam<f32>>, AgentError> {
                     net.hidden
                         .iter()
-                        .map(|l| Adam::new(local_cfg, &layer_sizes(l)).map_err(AgentError::from))
+                        .map(|l| Adam::new(local_cfg, &param_sizes([l])).map_err(AgentError::from))
                         .collect()
                 };
                 State::Local {
-                    heads: Adam::new(
-                        head_cfg,
-                        &sizes(&mut [&actor.head, &critic.head].into_iter()),
-                    )?,
+                    heads: Adam::new(head_cfg, &param_sizes([&actor.head, &critic.head]))?,
                     actor_hidden: per_layer(&actor)?,
                     critic_hidden: per_layer(&critic)?,
                     train_hidden: config.kind == TrainerKind::Pdm,
@@ -298,22 +285,16 @@ impl ActorCritic {
                     .backward(&c_acts, d_values.insert_axis(Axis(1)).view());
                 drop((a_acts, c_acts));
                 let mut grads: Vec<&mut [f32]> = ga
-                    .hidden
-                    .iter_mut()
-                    .chain([&mut ga.head])
-                    .chain(gc.hidden.iter_mut())
-                    .chain([&mut gc.head])
+                    .layers_mut()
+                    .chain(gc.layers_mut())
                     .flat_map(layer_grads)
                     .collect();
                 report.grad_norm = f64::from(clip_grad_norm(&mut grads, max_grad_norm));
                 let grads: Vec<&[f32]> = grads.into_iter().map(|g| &*g).collect();
                 let mut params: Vec<&mut [f32]> = self
                     .actor
-                    .hidden
-                    .iter_mut()
-                    .chain([&mut self.actor.head])
-                    .chain(self.critic.hidden.iter_mut())
-                    .chain([&mut self.critic.head])
+                    .layers_mut()
+                    .chain(self.critic.layers_mut())
                     .flat_map(layer_params)
                     .collect();
                 adam.step(&mut params, &grads);

@@ -95,79 +95,39 @@ fn zero_or_too_few_total_steps() {
     assert_fails_with(&out, &["total_timesteps", "512"]);
 }
 
-#[test]
-fn action_outside_space_and_bad_state() {
-    let state = "[0.01,0.0,-0.02,0.03]";
-    let out = pdmrl(&[
+/// `pdmrl env rollout --env CartPole-v1 --init-state STATE ACTIONS...`.
+fn cartpole_rollout(state: &str, actions: &[&str]) -> Output {
+    let mut args = vec![
         "env",
         "rollout",
         "--env",
         "CartPole-v1",
         "--init-state",
         state,
-        "--actions",
-        "[0,1,2]",
-    ]);
+    ];
+    args.extend_from_slice(actions);
+    pdmrl(&args)
+}
+
+#[test]
+fn action_outside_space_and_bad_state() {
+    let state = "[0.01,0.0,-0.02,0.03]";
+    let out = cartpole_rollout(state, &["--actions", "[0,1,2]"]);
     assert_fails_with(&out, &["action 2", "invalid action 2", "Discrete(2)"]);
     assert!(
         out.stdout.is_empty(),
         "actions are checked before any step is printed"
     );
     // Extreme states whose dynamics overflow are an error, not `null` in the JSON.
-    let out = pdmrl(&[
-        "env",
-        "rollout",
-        "--env",
-        "CartPole-v1",
-        "--init-state",
-        "[0,0,0,1e200]",
-        "--actions",
-        "[0]",
-    ]);
+    let out = cartpole_rollout("[0,0,0,1e200]", &["--actions", "[0]"]);
     assert_fails_with(&out, &["step 0", "non-finite"]);
-    let out = pdmrl(&[
-        "env",
-        "rollout",
-        "--env",
-        "CartPole-v1",
-        "--init-state",
-        state,
-        "--actions",
-        "[0,-1]",
-    ]);
+    let out = cartpole_rollout(state, &["--actions", "[0,-1]"]);
     assert_fails_with(&out, &["--actions[1]", "non-negative integer"]);
-    let out = pdmrl(&[
-        "env",
-        "rollout",
-        "--env",
-        "CartPole-v1",
-        "--init-state",
-        "[0.1,0.2]",
-        "--actions",
-        "[0]",
-    ]);
+    let out = cartpole_rollout("[0.1,0.2]", &["--actions", "[0]"]);
     assert_fails_with(&out, &["invalid state", "CartPole-v1", "4"]);
-    let out = pdmrl(&[
-        "env",
-        "rollout",
-        "--env",
-        "CartPole-v1",
-        "--init-state",
-        "zero",
-        "--actions",
-        "[0]",
-    ]);
+    let out = cartpole_rollout("zero", &["--actions", "[0]"]);
     assert_fails_with(&out, &["--init-state must be a JSON array"]);
-    let out = pdmrl(&[
-        "env",
-        "rollout",
-        "--env",
-        "CartPole-v1",
-        "--init-state",
-        state,
-        "--actions-file",
-        "/nonexistent/actions.json",
-    ]);
+    let out = cartpole_rollout(state, &["--actions-file", "/nonexistent/actions.json"]);
     assert_fails_with(
         &out,
         &["cannot read --actions-file `/nonexistent/actions.json`"],
@@ -232,16 +192,7 @@ fn rollout_reproduces_a_gymnasium_episode() {
     let episode: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     let init = episode["init_state"].to_string();
     let actions = episode["actions"].to_string();
-    let out = pdmrl(&[
-        "env",
-        "rollout",
-        "--env",
-        "CartPole-v1",
-        "--init-state",
-        &init,
-        "--actions",
-        &actions,
-    ]);
+    let out = cartpole_rollout(&init, &["--actions", &actions]);
     assert!(
         out.status.success(),
         "{}",
