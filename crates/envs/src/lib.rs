@@ -13,6 +13,7 @@
 //! This crate depends on no other crate of the workspace.
 
 pub mod cartpole;
+// More environment and wrapper modules are declared above this line.
 pub mod env;
 pub mod error;
 pub mod registry;

@@ -86,6 +86,7 @@ impl Registry {
                 Ok(Box::new(CartPole::from_kwargs(kwargs)?) as Box<dyn Env>)
             }),
         );
+        // More built-in environments are inserted above this line.
         registry
     }
 
