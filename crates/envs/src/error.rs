@@ -71,6 +71,20 @@ pub enum EnvError {
         /// What is wrong.
         reason: String,
     },
+    /// An env produced a NaN or infinite value that a normalising wrapper
+    /// ([`crate::wrappers::NormalizeObservation`], [`crate::wrappers::NormalizeReward`])
+    /// refused to feed into its running statistics. The statistics are unchanged; the
+    /// episode is over (reset before stepping again).
+    #[error(
+        "environment `{id}` produced a non-finite {what}; the running statistics were not \
+         updated and the episode must be reset"
+    )]
+    NonFinite {
+        /// Id of the environment.
+        id: String,
+        /// Which value, e.g. `"reward (NaN)"` or `"observation (component 2 is inf)"`.
+        what: String,
+    },
 }
 
 impl EnvError {

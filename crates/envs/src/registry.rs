@@ -75,6 +75,10 @@ impl Registry {
     /// | id | constructor | `max_episode_steps` |
     /// |---|---|---|
     /// | `CartPole-v1` | [`CartPole::from_kwargs`] | 500 |
+    /// | `Acrobot-v1` | [`Acrobot::from_kwargs`](crate::Acrobot::from_kwargs) | 500 |
+    /// | `MountainCar-v0` | [`MountainCar::from_kwargs`](crate::MountainCar::from_kwargs) | 200 |
+    /// | `MountainCarContinuous-v0` | [`ContinuousMountainCar::from_kwargs`](crate::ContinuousMountainCar::from_kwargs) | 999 |
+    /// | `Pendulum-v1` | [`Pendulum::from_kwargs`](crate::Pendulum::from_kwargs) | 200 |
     pub fn with_builtins() -> Self {
         let mut registry = Self::new();
         registry.insert(
@@ -86,7 +90,47 @@ impl Registry {
                 Ok(Box::new(CartPole::from_kwargs(kwargs)?) as Box<dyn Env>)
             }),
         );
-        // More built-in environments are inserted above this line.
+        registry.insert(
+            EnvSpec {
+                id: crate::acrobot::Acrobot::ID.to_string(),
+                max_episode_steps: Some(500),
+            },
+            Box::new(|kwargs: &toml::Table| {
+                Ok(Box::new(crate::acrobot::Acrobot::from_kwargs(kwargs)?) as Box<dyn Env>)
+            }),
+        );
+        registry.insert(
+            EnvSpec {
+                id: crate::mountain_car::MountainCar::ID.to_string(),
+                max_episode_steps: Some(200),
+            },
+            Box::new(|kwargs: &toml::Table| {
+                Ok(
+                    Box::new(crate::mountain_car::MountainCar::from_kwargs(kwargs)?)
+                        as Box<dyn Env>,
+                )
+            }),
+        );
+        registry.insert(
+            EnvSpec {
+                id: crate::continuous_mountain_car::ContinuousMountainCar::ID.to_string(),
+                max_episode_steps: Some(999),
+            },
+            Box::new(|kwargs: &toml::Table| {
+                Ok(Box::new(
+                    crate::continuous_mountain_car::ContinuousMountainCar::from_kwargs(kwargs)?,
+                ) as Box<dyn Env>)
+            }),
+        );
+        registry.insert(
+            EnvSpec {
+                id: crate::pendulum::Pendulum::ID.to_string(),
+                max_episode_steps: Some(200),
+            },
+            Box::new(|kwargs: &toml::Table| {
+                Ok(Box::new(crate::pendulum::Pendulum::from_kwargs(kwargs)?) as Box<dyn Env>)
+            }),
+        );
         registry
     }
 
@@ -217,8 +261,15 @@ mod tests {
     }
 
     fn dummy_registry() -> Registry {
-        let mut r = Registry::with_builtins();
-        for id in ["Acrobot-v1", "CartPole-v0", "MountainCar-v0", "Pendulum-v1"] {
+        // Not `with_builtins`: these ids (some of them built-ins) only test the matching.
+        let mut r = Registry::new();
+        for id in [
+            "Acrobot-v1",
+            "CartPole-v0",
+            "CartPole-v1",
+            "MountainCar-v0",
+            "Pendulum-v1",
+        ] {
             r.register(
                 EnvSpec {
                     id: id.to_string(),
@@ -297,7 +348,7 @@ mod tests {
                 .unwrap();
             assert!(matches!(err, EnvError::InvalidKwargs { .. }), "{err}");
         }
-        assert_eq!(r.ids(), vec!["CartPole-v1".to_string()]);
+        assert_eq!(r.ids(), Registry::with_builtins().ids());
     }
 
     #[test]
@@ -310,7 +361,16 @@ mod tests {
                 max_episode_steps: Some(500)
             })
         );
-        assert_eq!(r.ids(), vec!["CartPole-v1".to_string()]);
+        assert_eq!(
+            r.ids(),
+            [
+                "Acrobot-v1",
+                "CartPole-v1",
+                "MountainCar-v0",
+                "MountainCarContinuous-v0",
+                "Pendulum-v1"
+            ]
+        );
         let mut env = r.make("CartPole-v1").unwrap();
         assert_eq!(env.id(), "CartPole-v1");
         // Balanced by linear state feedback: the time limit ends the episode.

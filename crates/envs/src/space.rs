@@ -138,3 +138,54 @@ impl fmt::Display for Space {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn discrete_contains_and_samples_in_range() {
+        let s = Space::Discrete { n: 3 };
+        assert!(s.contains(&Action::Discrete(2)));
+        assert!(!s.contains(&Action::Discrete(3)));
+        assert!(!s.contains(&Action::Continuous(Array1::from(vec![0.0]))));
+        let mut rng = crate::EnvRng::seed_from_u64(1);
+        let mut seen = [0usize; 3];
+        for _ in 0..3000 {
+            match s.sample(&mut rng) {
+                Action::Discrete(a) => seen[a] += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(seen.iter().all(|&c| c > 900), "{seen:?}");
+    }
+
+    #[test]
+    fn box_contains_bounds_length_and_nan() {
+        let s = Space::box1(vec![-1.0, 0.0], vec![1.0, f32::INFINITY]);
+        let a = |v: Vec<f32>| Action::Continuous(Array1::from(v));
+        assert!(s.contains(&a(vec![-1.0, 1e30])));
+        assert!(!s.contains(&a(vec![-1.5, 0.0])));
+        assert!(!s.contains(&a(vec![0.0])));
+        assert!(!s.contains(&a(vec![f32::NAN, 0.0])));
+        assert!(!s.contains(&Action::Discrete(0)));
+        assert!(s.contains_observation(&[0.5, 3.0]));
+        assert!(!s.contains_observation(&[0.5, -3.0]));
+        assert_eq!(s.flat_dim(), 2);
+        assert_eq!(s.to_string(), "Box([-1.0, 0.0], [1.0, inf], [2], float32)");
+    }
+
+    #[test]
+    fn box_sample_is_seeded_and_within_bounds() {
+        let s = Space::box1(vec![-2.0, 0.0], vec![2.0, f32::INFINITY]);
+        let draw = |seed| {
+            let mut rng = crate::EnvRng::seed_from_u64(seed);
+            (0..100).map(|_| s.sample(&mut rng)).collect::<Vec<_>>()
+        };
+        let (a, b, c) = (draw(5), draw(5), draw(6));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert!(a.iter().all(|x| s.contains(x)));
+    }
+}

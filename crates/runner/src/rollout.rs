@@ -76,8 +76,17 @@ pub fn rollout(
 ) -> Result<Vec<RolloutStep>, RunnerError> {
     let mut env = registry.make(env_id)?;
     let space = env.action_space();
-    // Every action is checked before any is applied, also those after the episode ends.
-    if let Some((i, a)) = actions.iter().enumerate().find(|(_, a)| !space.contains(a)) {
+    // Every action is checked before any is applied, also those after the episode ends:
+    // its type and shape, a discrete one against the space, a continuous one for
+    // finiteness. Finite out-of-bounds continuous actions go to the env, which clips them
+    // as Gymnasium does.
+    let plausible = |a: &Action| match (a, &space) {
+        (Action::Continuous(v), Space::Box { low, .. }) => {
+            v.len() == low.len() && v.iter().all(|x| x.is_finite())
+        }
+        _ => space.contains(a),
+    };
+    if let Some((i, a)) = actions.iter().enumerate().find(|(_, a)| !plausible(a)) {
         return Err(RunnerError::Input(format!(
             "action {i}: {}",
             pdmrl_envs::EnvError::invalid_action(a, space.clone())

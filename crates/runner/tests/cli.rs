@@ -135,6 +135,37 @@ fn action_outside_space_and_bad_state() {
 }
 
 #[test]
+fn continuous_actions_are_checked() {
+    let rollout = |actions: &str| {
+        pdmrl(&[
+            "env",
+            "rollout",
+            "--env",
+            "Pendulum-v1",
+            "--init-state",
+            "[0.5,0.0]",
+            "--actions",
+            actions,
+        ])
+    };
+    let out = rollout("[0.5]");
+    assert_fails_with(
+        &out,
+        &["--actions[0] = 0.5", "expected an array of numbers"],
+    );
+    let out = rollout("[[0.5],[1.0,2.0]]");
+    assert_fails_with(&out, &["action 1", "invalid action"]);
+    // Out of bounds but finite: clipped by the env, as Gymnasium does.
+    let out = rollout("[[3.0],[-1e6]]");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+}
+
+#[test]
 fn refuses_to_overwrite_a_complete_run_without_force() {
     let d = tmp("complete-run");
     let p = d.path().to_str().unwrap();
@@ -182,47 +213,99 @@ fn refuses_to_overwrite_a_complete_run_without_force() {
     assert!(pdmrl(&forced).status.success());
 }
 
-/// Replays the first recorded Gymnasium 1.4.0 episode through the binary and compares
-/// every printed step with the fixture (tolerance rule of the fixtures' README).
+/// Replays recorded Gymnasium 1.4.0 episodes of every classic-control env through the
+/// binary (one episode per case, actions from a file, continuous ones as arrays, including
+/// out-of-bounds ones) and compares every printed observation, reward, state and flag with
+/// the tolerance rule of the fixtures' README.
 #[test]
-fn rollout_reproduces_a_gymnasium_episode() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../envs/tests/fixtures/gymnasium/CartPole-v1.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let episode: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-    let init = episode["init_state"].to_string();
-    let actions = episode["actions"].to_string();
-    let out = cartpole_rollout(&init, &["--actions", &actions]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let want_obs = episode["observations"].as_array().unwrap();
-    assert_eq!(lines.len(), want_obs.len(), "episode length");
-    for (t, line) in lines.iter().enumerate() {
-        for (got, want) in line["observation"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .zip(want_obs[t].as_array().unwrap())
-        {
-            let (g, w) = (got.as_f64().unwrap(), want.as_f64().unwrap());
+fn rollout_reproduces_gymnasium_episodes_of_every_env() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../envs/tests/fixtures/gymnasium");
+    let tmp = tmp("rollout-actions");
+    let mut checked = std::collections::BTreeSet::new();
+    for env_id in [
+        "CartPole-v1",
+        "Acrobot-v1",
+        "MountainCar-v0",
+        "MountainCarContinuous-v0",
+        "Pendulum-v1",
+    ] {
+        let text = std::fs::read_to_string(dir.join(format!("{env_id}.jsonl"))).unwrap();
+        let mut cases_seen = std::collections::BTreeSet::new();
+        for line in text.lines() {
+            let episode: serde_json::Value = serde_json::from_str(line).unwrap();
+            let case = episode["case"].as_str().unwrap().to_string();
+            if !cases_seen.insert(case.clone()) {
+                continue;
+            }
+            let actions_file = tmp.path().join(format!("{env_id}-{case}.json"));
+            std::fs::write(&actions_file, episode["actions"].to_string()).unwrap();
+            let init = episode["init_state"].to_string();
+            let out = pdmrl(&[
+                "env",
+                "rollout",
+                "--env",
+                env_id,
+                "--init-state",
+                &init,
+                "--actions-file",
+                actions_file.to_str().unwrap(),
+            ]);
+            let at = format!("{env_id} case {case}");
             assert!(
-                (g - w).abs() <= 1e-6 + 1e-5 * w.abs(),
-                "step {t}: {g} vs {w}"
+                out.status.success(),
+                "{at}: {}",
+                String::from_utf8_lossy(&out.stderr)
             );
+            let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            assert_eq!(
+                lines.len(),
+                episode["actions"].as_array().unwrap().len(),
+                "{at}: length"
+            );
+            let close = |key: &str, t: usize, atol: f64, rtol: f64| {
+                let got = lines[t][key].as_array().unwrap();
+                let want = episode[format!("{key}s").as_str()][t].as_array().unwrap();
+                assert_eq!(got.len(), want.len(), "{at} step {t}: {key} length");
+                for (g, w) in got.iter().zip(want) {
+                    let (g, w) = (g.as_f64().unwrap(), w.as_f64().unwrap());
+                    assert!(
+                        (g - w).abs() <= atol + rtol * w.abs(),
+                        "{at} step {t}: {key} {g} vs {w}"
+                    );
+                }
+            };
+            for t in 0..lines.len() {
+                close("observation", t, 1e-6, 1e-5);
+                close("state", t, 1e-12, 1e-9);
+                let (g, w) = (
+                    lines[t]["reward"].as_f64().unwrap(),
+                    episode["rewards"][t].as_f64().unwrap(),
+                );
+                assert!(
+                    (g - w).abs() <= 1e-12 + 1e-9 * w.abs(),
+                    "{at} step {t}: reward {g} vs {w}"
+                );
+                assert_eq!(
+                    lines[t]["terminated"], episode["terminated"][t],
+                    "{at} step {t}"
+                );
+                assert_eq!(
+                    lines[t]["truncated"], episode["truncated"][t],
+                    "{at} step {t}"
+                );
+            }
+            checked.insert(format!("{env_id}/{case}"));
         }
-        assert_eq!(line["reward"], episode["rewards"][t]);
-        assert_eq!(line["terminated"], episode["terminated"][t]);
-        assert_eq!(line["truncated"], episode["truncated"][t]);
     }
-    assert_eq!(lines.last().unwrap()["terminated"], true);
+    // Every case of the README: random, constant, balance, swingup, truncation, bounce,
+    // out_of_bounds, pump.
+    assert!(checked.len() >= 17, "{checked:?}");
+    assert!(checked.contains("MountainCarContinuous-v0/out_of_bounds"));
+    assert!(checked.contains("Pendulum-v1/out_of_bounds"));
 }
 
 #[test]
