@@ -1,7 +1,7 @@
 //! N copies of an environment stepped together: Gymnasium's `SyncVectorEnv`
 //! (`gymnasium/vector/sync_vector_env.py`) in its same-step auto-reset mode.
 
-use crate::env::Env;
+use crate::env::{Env, Info};
 use crate::error::EnvError;
 use crate::registry::Registry;
 use crate::space::{Action, Space};
@@ -29,6 +29,10 @@ pub struct VectorStep {
     /// episode bootstraps from the value of this observation (Gymnasium's
     /// `info["final_obs"]`, formerly `info["final_observation"]`).
     pub final_observations: Vec<Option<Array1<f32>>>,
+    /// `[num_envs]`: the info of each copy's step; for an ended copy, the info of its last
+    /// step (where `EpisodeStatistics` puts `episode_return` and `episode_length`;
+    /// Gymnasium's `final_info`), not that of the reset.
+    pub infos: Vec<Info>,
 }
 
 /// `num_envs` copies of an env, stepped one after the other in the calling thread
@@ -248,6 +252,7 @@ impl SyncVectorEnv {
             terminated: Vec::with_capacity(n),
             truncated: Vec::with_capacity(n),
             final_observations: Vec::with_capacity(n),
+            infos: Vec::with_capacity(n),
         };
         for (i, (env, action)) in self.envs.iter_mut().zip(actions).enumerate() {
             let step = env.step(action)?;
@@ -264,6 +269,7 @@ impl SyncVectorEnv {
             out.terminated.push(step.terminated);
             out.truncated.push(step.truncated);
             out.final_observations.push(final_observation);
+            out.infos.push(step.info);
         }
         Ok(out)
     }

@@ -827,3 +827,40 @@ fn full_stack_over_a_registry_env() {
     );
     assert_close(env.stats().count, 300.0 + 1e-4, 1e-12, "one R per step");
 }
+
+/// Episode statistics of each copy reach the caller through `VectorStep::infos` on the
+/// step that ends the episode (Gymnasium's `final_info`), and equal the episode's raw
+/// return and length.
+#[test]
+fn vector_env_hands_back_episode_statistics() {
+    let registry = Registry::with_builtins();
+    let copies: Vec<Box<dyn Env>> = (0..2)
+        .map(|_| {
+            Box::new(EpisodeStatistics::new(
+                registry.make("CartPole-v1").unwrap(),
+            )) as Box<dyn Env>
+        })
+        .collect();
+    let mut envs = pdmrl_envs::SyncVectorEnv::new(copies).unwrap();
+    envs.reset(Some(3));
+    let mut running = [0.0f64; 2];
+    let mut lengths = [0usize; 2];
+    let mut finished = 0;
+    for a in actions(9, 400) {
+        let step = envs.step(&[a.clone(), a]).unwrap();
+        for i in 0..2 {
+            running[i] += step.rewards[i];
+            lengths[i] += 1;
+            let ended = step.terminated[i] || step.truncated[i];
+            assert_eq!(step.infos[i].contains_key("episode_return"), ended);
+            if ended {
+                assert_eq!(step.infos[i]["episode_return"], running[i]);
+                assert_eq!(step.infos[i]["episode_length"], lengths[i] as f64);
+                running[i] = 0.0;
+                lengths[i] = 0;
+                finished += 1;
+            }
+        }
+    }
+    assert!(finished >= 10, "only {finished} episodes ended");
+}
