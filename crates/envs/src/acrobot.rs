@@ -39,7 +39,7 @@ use crate::env::{Env, EnvRng, Info, Step};
 use crate::error::EnvError;
 use crate::space::{Action, Space};
 use ndarray::Array1;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use std::f64::consts::PI;
 
 /// The acrobot swing-up task, `Acrobot-v1` (Sutton 1996; Sutton & Barto's book), as
@@ -198,14 +198,15 @@ impl Acrobot {
             m1 * (lc1 * lc1) + m2 * (l1 * l1 + lc2 * lc2 + 2.0 * l1 * lc2 * theta2.cos()) + i1 + i2;
         let d2 = m2 * (lc2 * lc2 + l1 * lc2 * theta2.cos()) + i2;
         let phi2 = m2 * lc2 * g * (theta1 + theta2 - PI / 2.0).cos();
-        let phi1 = -m2 * l1 * lc2 * np_square(dtheta2) * theta2.sin()
+        let phi1 = -m2 * l1 * lc2 * crate::numeric::np_square(dtheta2) * theta2.sin()
             - 2.0 * m2 * l1 * lc2 * dtheta2 * dtheta1 * theta2.sin()
             + (m1 * lc1 + m2 * l1) * g * (theta1 - PI / 2.0).cos()
             + phi2;
         // "book" dynamics (the "nips" variant drops the `dtheta1 ** 2` term).
-        let ddtheta2 =
-            (a + d2 / d1 * phi1 - m2 * l1 * lc2 * np_square(dtheta1) * theta2.sin() - phi2)
-                / (m2 * (lc2 * lc2) + i2 - np_square(d2) / d1);
+        let ddtheta2 = (a + d2 / d1 * phi1
+            - m2 * l1 * lc2 * crate::numeric::np_square(dtheta1) * theta2.sin()
+            - phi2)
+            / (m2 * (lc2 * lc2) + i2 - crate::numeric::np_square(d2) / d1);
         let ddtheta1 = -(d2 * ddtheta2 + phi1) / d1;
         [dtheta1, dtheta2, ddtheta1, ddtheta2]
     }
@@ -235,13 +236,6 @@ impl Acrobot {
     }
 }
 
-/// numpy's `x ** 2` for a float64 scalar `x`: the C library's `pow(x, 2.0)` (not `x * x`,
-/// from which it sometimes differs by one ulp). `black_box` keeps the compiler from
-/// rewriting `pow(x, 2.0)` as `x * x`; it does not change the value.
-fn np_square(x: f64) -> f64 {
-    x.powf(std::hint::black_box(2.0))
-}
-
 /// Gymnasium's `wrap(x, -pi, pi)` (`acrobot.py`): subtracts `2 pi` while `x > pi`, then adds
 /// it while `x < -pi` (so `±pi` itself is kept). Angles more than 64 turns away, which
 /// Gymnasium would take that many loop iterations over (or forever, for infinities), are
@@ -268,19 +262,6 @@ fn wrap_angle(mut x: f64) -> f64 {
 /// through (as with Python's `min`/`max` when `x` comes first).
 fn bound(x: f64, m: f64, big_m: f64) -> f64 {
     x.clamp(m, big_m)
-}
-
-/// A draw uniform in `[low, high)`: numpy's `Generator.uniform` formula
-/// `low + (high - low) * u` with `u` uniform in `[0, 1)` (53 random bits), redrawn in the
-/// (practically never seen) case where rounding lands on `high`, so the bound is strict.
-fn uniform_half_open(rng: &mut EnvRng, low: f64, high: f64) -> f64 {
-    loop {
-        let u: f64 = rng.random();
-        let v = low + (high - low) * u;
-        if v < high {
-            return v;
-        }
-    }
 }
 
 impl Env for Acrobot {
@@ -318,7 +299,11 @@ impl Env for Acrobot {
             self.rng = EnvRng::seed_from_u64(seed);
         }
         for v in &mut self.state {
-            let x = uniform_half_open(&mut self.rng, -Self::RESET_BOUND, Self::RESET_BOUND);
+            let x = crate::numeric::uniform_half_open(
+                &mut self.rng,
+                -Self::RESET_BOUND,
+                Self::RESET_BOUND,
+            );
             *v = f64::from(x as f32);
         }
         self.phase = Phase::Running;
@@ -389,20 +374,11 @@ impl Env for Acrobot {
     /// [`EnvError::InvalidState`] if `state.len() != 4` or a component is not finite; the env
     /// is then unchanged.
     fn set_state(&mut self, state: &[f64]) -> Result<Array1<f32>, EnvError> {
-        let state: [f64; 4] = state.try_into().map_err(|_| EnvError::InvalidState {
-            id: Self::ID.to_string(),
-            reason: format!(
-                "expected 4 values [theta1, theta2, theta1_dot, theta2_dot], got {}",
-                state.len()
-            ),
-        })?;
-        const NAMES: [&str; 4] = ["theta1", "theta2", "theta1_dot", "theta2_dot"];
-        if let Some(i) = state.iter().position(|v| !v.is_finite()) {
-            return Err(EnvError::InvalidState {
-                id: Self::ID.to_string(),
-                reason: format!("component {i} (`{}`) is not finite: {}", NAMES[i], state[i]),
-            });
-        }
+        let state = crate::numeric::checked_state(
+            Self::ID,
+            state,
+            ["theta1", "theta2", "theta1_dot", "theta2_dot"],
+        )?;
         self.state = state;
         self.phase = Phase::Running;
         Ok(self.observation())

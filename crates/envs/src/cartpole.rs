@@ -29,7 +29,7 @@ use crate::env::{Env, EnvRng, Info, Step};
 use crate::error::EnvError;
 use crate::space::{Action, Space};
 use ndarray::Array1;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 /// The classic cart-pole balancing task, `CartPole-v1` (Barto, Sutton & Anderson 1983), as
 /// implemented by Gymnasium 1.4.0's `CartPoleEnv`
@@ -255,7 +255,11 @@ impl Env for CartPole {
             self.rng = EnvRng::seed_from_u64(seed);
         }
         for v in &mut self.state {
-            *v = uniform_half_open(&mut self.rng, -Self::RESET_BOUND, Self::RESET_BOUND);
+            *v = crate::numeric::uniform_half_open(
+                &mut self.rng,
+                -Self::RESET_BOUND,
+                Self::RESET_BOUND,
+            );
         }
         self.phase = Phase::Running;
         (self.observation(), Info::new())
@@ -328,36 +332,11 @@ impl Env for CartPole {
     /// [`EnvError::InvalidState`] if `state.len() != 4` or a component is not finite; the env
     /// is then unchanged.
     fn set_state(&mut self, state: &[f64]) -> Result<Array1<f32>, EnvError> {
-        let state: [f64; 4] = state.try_into().map_err(|_| EnvError::InvalidState {
-            id: Self::ID.to_string(),
-            reason: format!(
-                "expected 4 values [x, x_dot, theta, theta_dot], got {}",
-                state.len()
-            ),
-        })?;
-        const NAMES: [&str; 4] = ["x", "x_dot", "theta", "theta_dot"];
-        if let Some(i) = state.iter().position(|v| !v.is_finite()) {
-            return Err(EnvError::InvalidState {
-                id: Self::ID.to_string(),
-                reason: format!("component {i} (`{}`) is not finite: {}", NAMES[i], state[i]),
-            });
-        }
+        let state =
+            crate::numeric::checked_state(Self::ID, state, ["x", "x_dot", "theta", "theta_dot"])?;
         self.state = state;
         self.phase = Phase::Running;
         Ok(self.observation())
-    }
-}
-
-/// A draw uniform in `[low, high)`: numpy's `Generator.uniform` formula
-/// `low + (high - low) * u` with `u` uniform in `[0, 1)` (53 random bits), redrawn in the
-/// (practically never seen) case where rounding lands on `high`, so the bound is strict.
-fn uniform_half_open(rng: &mut EnvRng, low: f64, high: f64) -> f64 {
-    loop {
-        let u: f64 = rng.random();
-        let v = low + (high - low) * u;
-        if v < high {
-            return v;
-        }
     }
 }
 

@@ -51,7 +51,7 @@ use crate::env::{Env, EnvRng, Info, Step};
 use crate::error::EnvError;
 use crate::space::{Action, Space};
 use ndarray::Array1;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 /// A car in a valley that must build momentum to reach the hill top on the right, with a
 /// continuous force, `MountainCarContinuous-v0` (Moore 1990), as implemented by Gymnasium
@@ -392,7 +392,8 @@ impl Env for ContinuousMountainCar {
         if let Some(seed) = seed {
             self.rng = EnvRng::seed_from_u64(seed);
         }
-        let position = uniform_half_open(&mut self.rng, Self::RESET_LOW, Self::RESET_HIGH);
+        let position =
+            crate::numeric::uniform_half_open(&mut self.rng, Self::RESET_LOW, Self::RESET_HIGH);
         self.state = [position, 0.0];
         self.state_is_f32 = false;
         self.phase = Phase::Running;
@@ -457,37 +458,11 @@ impl Env for ContinuousMountainCar {
     /// [`EnvError::InvalidState`] if `state.len() != 2` or a component is not finite; the env
     /// is then unchanged.
     fn set_state(&mut self, state: &[f64]) -> Result<Array1<f32>, EnvError> {
-        let state: [f64; 2] = state.try_into().map_err(|_| EnvError::InvalidState {
-            id: Self::ID.to_string(),
-            reason: format!(
-                "expected 2 values [position, velocity], got {}",
-                state.len()
-            ),
-        })?;
-        const NAMES: [&str; 2] = ["position", "velocity"];
-        if let Some(i) = state.iter().position(|v| !v.is_finite()) {
-            return Err(EnvError::InvalidState {
-                id: Self::ID.to_string(),
-                reason: format!("component {i} (`{}`) is not finite: {}", NAMES[i], state[i]),
-            });
-        }
+        let state = crate::numeric::checked_state(Self::ID, state, ["position", "velocity"])?;
         self.state = state;
         self.state_is_f32 = false;
         self.phase = Phase::Running;
         Ok(self.observation())
-    }
-}
-
-/// A draw uniform in `[low, high)`: numpy's `Generator.uniform` formula
-/// `low + (high - low) * u` with `u` uniform in `[0, 1)` (53 random bits), redrawn in the
-/// (practically never seen) case where rounding lands on `high`.
-fn uniform_half_open(rng: &mut EnvRng, low: f64, high: f64) -> f64 {
-    loop {
-        let u: f64 = rng.random();
-        let v = low + (high - low) * u;
-        if v < high {
-            return v;
-        }
     }
 }
 

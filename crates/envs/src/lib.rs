@@ -23,6 +23,7 @@ pub mod continuous_mountain_car;
 pub mod env;
 pub mod error;
 pub mod mountain_car;
+mod numeric;
 pub mod pendulum;
 pub mod registry;
 pub mod space;

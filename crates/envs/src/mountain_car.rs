@@ -293,20 +293,7 @@ impl Env for MountainCar {
     /// [`EnvError::InvalidState`] if `state.len() != 2` or a component is not finite; the env
     /// is then unchanged.
     fn set_state(&mut self, state: &[f64]) -> Result<Array1<f32>, EnvError> {
-        let state: [f64; 2] = state.try_into().map_err(|_| EnvError::InvalidState {
-            id: Self::ID.to_string(),
-            reason: format!(
-                "expected 2 values [position, velocity], got {}",
-                state.len()
-            ),
-        })?;
-        const NAMES: [&str; 2] = ["position", "velocity"];
-        if let Some(i) = state.iter().position(|v| !v.is_finite()) {
-            return Err(EnvError::InvalidState {
-                id: Self::ID.to_string(),
-                reason: format!("component {i} (`{}`) is not finite: {}", NAMES[i], state[i]),
-            });
-        }
+        let state = crate::numeric::checked_state(Self::ID, state, ["position", "velocity"])?;
         self.state = state;
         self.phase = Phase::Running;
         Ok(self.observation())

@@ -43,7 +43,7 @@ use crate::env::{Env, EnvRng, Info, Step};
 use crate::error::EnvError;
 use crate::space::{Action, Space};
 use ndarray::Array1;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use std::f64::consts::PI;
 
 /// The inverted pendulum swing-up task, `Pendulum-v1`, as implemented by Gymnasium 1.4.0's
@@ -206,17 +206,6 @@ impl Pendulum {
     }
 }
 
-/// numpy's float64 scalar `x**2`: the C library's `pow(x, 2.0)` (the exponent is hidden from
-/// the optimiser, which would otherwise turn it into `x * x`).
-fn square_f64(x: f64) -> f64 {
-    x.powf(std::hint::black_box(2.0))
-}
-
-/// numpy's float32 scalar `x**2`: the C library's `powf(x, 2.0f)`.
-fn square_f32(x: f32) -> f32 {
-    x.powf(std::hint::black_box(2.0))
-}
-
 impl Env for Pendulum {
     /// `"Pendulum-v1"`.
     fn id(&self) -> &str {
@@ -247,8 +236,13 @@ impl Env for Pendulum {
         if let Some(seed) = seed {
             self.rng = EnvRng::seed_from_u64(seed);
         }
-        let th = uniform_half_open(&mut self.rng, -Self::RESET_THETA, Self::RESET_THETA);
-        let thdot = uniform_half_open(&mut self.rng, -Self::RESET_THETA_DOT, Self::RESET_THETA_DOT);
+        let th =
+            crate::numeric::uniform_half_open(&mut self.rng, -Self::RESET_THETA, Self::RESET_THETA);
+        let thdot = crate::numeric::uniform_half_open(
+            &mut self.rng,
+            -Self::RESET_THETA_DOT,
+            Self::RESET_THETA_DOT,
+        );
         self.state = [th, thdot];
         self.started = true;
         (self.observation(), Info::new())
@@ -276,15 +270,15 @@ impl Env for Pendulum {
         let u: f32 = a.clamp(-max_torque, max_torque);
         // costs = angle_normalize(th)**2 + 0.1 * thdot**2 + 0.001 * (u**2); the last term is
         // a float32 product (0.001 rounded to f32) joining the f64 sum.
-        let torque_cost: f32 = (0.001_f64 as f32) * square_f32(u);
-        let costs = square_f64(Self::angle_normalize(th))
-            + 0.1 * square_f64(thdot)
+        let torque_cost: f32 = (0.001_f64 as f32) * crate::numeric::np_square_f32(u);
+        let costs = crate::numeric::np_square(Self::angle_normalize(th))
+            + 0.1 * crate::numeric::np_square(thdot)
             + f64::from(torque_cost);
 
         // newthdot = thdot + (3 * g / (2 * l) * np.sin(th) + 3.0 / (m * l**2) * u) * dt;
         // `3.0 / (m * l**2) * u` is a float32 product.
         let gravity_coef = 3.0 * self.g / (2.0 * Self::L);
-        let torque_coef = (3.0 / (Self::M * square_f64(Self::L))) as f32;
+        let torque_coef = (3.0 / (Self::M * crate::numeric::np_square(Self::L))) as f32;
         let torque_term: f32 = torque_coef * u;
         let newthdot = thdot + (gravity_coef * th.sin() + f64::from(torque_term)) * Self::DT;
         let newthdot = newthdot.clamp(-Self::MAX_SPEED, Self::MAX_SPEED);
@@ -322,33 +316,10 @@ impl Env for Pendulum {
     /// [`EnvError::InvalidState`] if `state.len() != 2` or a component is not finite; the env
     /// is then unchanged.
     fn set_state(&mut self, state: &[f64]) -> Result<Array1<f32>, EnvError> {
-        let state: [f64; 2] = state.try_into().map_err(|_| EnvError::InvalidState {
-            id: Self::ID.to_string(),
-            reason: format!("expected 2 values [theta, theta_dot], got {}", state.len()),
-        })?;
-        const NAMES: [&str; 2] = ["theta", "theta_dot"];
-        if let Some(i) = state.iter().position(|v| !v.is_finite()) {
-            return Err(EnvError::InvalidState {
-                id: Self::ID.to_string(),
-                reason: format!("component {i} (`{}`) is not finite: {}", NAMES[i], state[i]),
-            });
-        }
+        let state = crate::numeric::checked_state(Self::ID, state, ["theta", "theta_dot"])?;
         self.state = state;
         self.started = true;
         Ok(self.observation())
-    }
-}
-
-/// A draw uniform in `[low, high)`: numpy's `Generator.uniform` formula
-/// `low + (high - low) * u` with `u` uniform in `[0, 1)` (53 random bits), redrawn in the
-/// (practically never seen) case where rounding lands on `high`.
-fn uniform_half_open(rng: &mut EnvRng, low: f64, high: f64) -> f64 {
-    loop {
-        let u: f64 = rng.random();
-        let v = low + (high - low) * u;
-        if v < high {
-            return v;
-        }
     }
 }
 
@@ -525,8 +496,8 @@ mod tests {
         env.set_state(&[PI, 7.9]).unwrap();
         let s = env.step(&act(2.0)).unwrap();
         assert_eq!(env.state().unwrap()[1], 8.0);
-        let want = -(square_f64(Pendulum::angle_normalize(PI))
-            + 0.1 * square_f64(7.9)
+        let want = -(crate::numeric::np_square(Pendulum::angle_normalize(PI))
+            + 0.1 * crate::numeric::np_square(7.9)
             + f64::from((0.001_f64 as f32) * 4.0));
         assert_eq!(s.reward, want);
     }
