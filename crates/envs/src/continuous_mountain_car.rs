@@ -256,42 +256,10 @@ impl ContinuousMountainCar {
     /// `render_mode`: this port does not render), a value of the wrong type or a non-finite
     /// `goal_velocity`.
     pub fn from_kwargs(kwargs: &toml::Table) -> Result<Self, EnvError> {
-        let invalid = |reason: String| EnvError::InvalidKwargs {
-            id: Self::ID.to_string(),
-            reason,
-        };
-        let mut goal_velocity = Self::DEFAULT_GOAL_VELOCITY;
-        for (key, value) in kwargs {
-            match key.as_str() {
-                "goal_velocity" => {
-                    let v = match value {
-                        toml::Value::Float(f) => *f,
-                        toml::Value::Integer(i) => *i as f64,
-                        other => {
-                            return Err(invalid(format!(
-                                "`goal_velocity` must be a number, got {} `{other}`",
-                                other.type_str()
-                            )));
-                        }
-                    };
-                    if !v.is_finite() {
-                        return Err(invalid(format!("`goal_velocity` must be finite, got {v}")));
-                    }
-                    goal_velocity = v;
-                }
-                "render_mode" => {
-                    return Err(invalid(
-                        "`render_mode` is not supported: this port does not render".to_string(),
-                    ));
-                }
-                other => {
-                    return Err(invalid(format!(
-                        "unknown key `{other}`; accepted keys: `goal_velocity`"
-                    )));
-                }
-            }
-        }
-        Ok(Self::with_goal_velocity(goal_velocity))
+        let goal_velocity = crate::numeric::number_kwarg(Self::ID, kwargs, "goal_velocity")?;
+        Ok(Self::with_goal_velocity(
+            goal_velocity.unwrap_or(Self::DEFAULT_GOAL_VELOCITY),
+        ))
     }
 
     /// The `goal_velocity` of this env (see [`ContinuousMountainCar::with_goal_velocity`]).

@@ -142,38 +142,8 @@ impl MountainCar {
     /// [`EnvError::InvalidKwargs`] naming the key, for an unknown key (including
     /// `render_mode`: this port does not render) or a bad value.
     pub fn from_kwargs(kwargs: &toml::Table) -> Result<Self, EnvError> {
-        let mut goal_velocity = Self::DEFAULT_GOAL_VELOCITY;
-        for (key, value) in kwargs {
-            match key.as_str() {
-                "goal_velocity" => match value {
-                    toml::Value::Float(v) => goal_velocity = *v,
-                    toml::Value::Integer(v) => goal_velocity = *v as f64,
-                    other => {
-                        return Err(EnvError::InvalidKwargs {
-                            id: Self::ID.to_string(),
-                            reason: format!(
-                                "`goal_velocity` must be a number, got {} `{other}`",
-                                other.type_str()
-                            ),
-                        });
-                    }
-                },
-                "render_mode" => {
-                    return Err(EnvError::InvalidKwargs {
-                        id: Self::ID.to_string(),
-                        reason: "`render_mode` is not supported: this port does not render"
-                            .to_string(),
-                    });
-                }
-                other => {
-                    return Err(EnvError::InvalidKwargs {
-                        id: Self::ID.to_string(),
-                        reason: format!("unknown key `{other}`; accepted keys: `goal_velocity`"),
-                    });
-                }
-            }
-        }
-        Self::with_goal_velocity(goal_velocity)
+        let goal_velocity = crate::numeric::number_kwarg(Self::ID, kwargs, "goal_velocity")?;
+        Self::with_goal_velocity(goal_velocity.unwrap_or(Self::DEFAULT_GOAL_VELOCITY))
     }
 
     /// The velocity the car must have (at least) at the flag to terminate (see

@@ -55,3 +55,48 @@ pub(crate) fn checked_state<const N: usize>(
     }
     Ok(state)
 }
+
+/// Parses Gymnasium-style kwargs that may hold one numeric option `key` (an integer or a
+/// finite float) and nothing else; returns its value if given.
+///
+/// # Errors
+/// [`EnvError::InvalidKwargs`] naming the key: `render_mode` (this port does not render),
+/// an unknown key, a non-number or a non-finite value.
+pub(crate) fn number_kwarg(
+    id: &str,
+    kwargs: &toml::Table,
+    key: &str,
+) -> Result<Option<f64>, EnvError> {
+    let invalid = |reason: String| EnvError::InvalidKwargs {
+        id: id.to_string(),
+        reason,
+    };
+    let mut out = None;
+    for (k, value) in kwargs {
+        if k == key {
+            let v = match value {
+                toml::Value::Float(f) => *f,
+                toml::Value::Integer(i) => *i as f64,
+                other => {
+                    return Err(invalid(format!(
+                        "`{key}` must be a number, got {} `{other}`",
+                        other.type_str()
+                    )));
+                }
+            };
+            if !v.is_finite() {
+                return Err(invalid(format!("`{key}` must be finite, got {v}")));
+            }
+            out = Some(v);
+        } else if k == "render_mode" {
+            return Err(invalid(
+                "`render_mode` is not supported: this port does not render".to_string(),
+            ));
+        } else {
+            return Err(invalid(format!(
+                "unknown key `{k}`; accepted keys: `{key}`"
+            )));
+        }
+    }
+    Ok(out)
+}

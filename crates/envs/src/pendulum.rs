@@ -131,42 +131,8 @@ impl Pendulum {
     /// `render_mode`: this port does not render), a value of the wrong type or a non-finite
     /// `g`.
     pub fn from_kwargs(kwargs: &toml::Table) -> Result<Self, EnvError> {
-        let invalid = |reason: String| EnvError::InvalidKwargs {
-            id: Self::ID.to_string(),
-            reason,
-        };
-        let mut g = Self::DEFAULT_G;
-        for (key, value) in kwargs {
-            match key.as_str() {
-                "g" => {
-                    let v = match value {
-                        toml::Value::Float(f) => *f,
-                        toml::Value::Integer(i) => *i as f64,
-                        other => {
-                            return Err(invalid(format!(
-                                "`g` must be a number, got {} `{other}`",
-                                other.type_str()
-                            )));
-                        }
-                    };
-                    if !v.is_finite() {
-                        return Err(invalid(format!("`g` must be finite, got {v}")));
-                    }
-                    g = v;
-                }
-                "render_mode" => {
-                    return Err(invalid(
-                        "`render_mode` is not supported: this port does not render".to_string(),
-                    ));
-                }
-                other => {
-                    return Err(invalid(format!(
-                        "unknown key `{other}`; accepted keys: `g`"
-                    )));
-                }
-            }
-        }
-        Ok(Self::with_g(g))
+        let g = crate::numeric::number_kwarg(Self::ID, kwargs, "g")?;
+        Ok(Self::with_g(g.unwrap_or(Self::DEFAULT_G)))
     }
 
     /// The gravitational acceleration of this env.
