@@ -272,8 +272,8 @@ impl ActorCritic {
         match &mut self.state {
             State::Backprop { adam } => {
                 if diagnose {
-                    report.actor_layers = measure(&self.actor, obs, &self.rule, guidance.0)?;
-                    report.critic_layers = measure(&self.critic, obs, &self.rule, guidance.1)?;
+                    report.actor_layers = measure(&self.actor, obs, &mut self.rule, guidance.0)?;
+                    report.critic_layers = measure(&self.critic, obs, &mut self.rule, guidance.1)?;
                 }
                 let a_acts = self.actor.forward_cached(obs);
                 let c_acts = self.critic.forward_cached(obs);
@@ -313,7 +313,7 @@ impl ActorCritic {
                 let (a_feat, a_stats) = local_forward(
                     &mut self.actor,
                     obs,
-                    &self.rule,
+                    &mut self.rule,
                     guidance.0,
                     train.then_some(actor_hidden.as_mut_slice()),
                     diagnose,
@@ -321,7 +321,7 @@ impl ActorCritic {
                 let (c_feat, c_stats) = local_forward(
                     &mut self.critic,
                     obs,
-                    &self.rule,
+                    &mut self.rule,
                     guidance.1,
                     train.then_some(critic_hidden.as_mut_slice()),
                     diagnose,
@@ -367,7 +367,7 @@ impl ActorCritic {
 fn local_forward(
     net: &mut Mlp,
     obs: ArrayView2<f32>,
-    rule: &dyn LocalRule<f32>,
+    rule: &mut dyn LocalRule<f32>,
     guidance: Option<ArrayView1<f32>>,
     mut optimisers: Option<&mut [Adam<f32>]>,
     diagnose: bool,
@@ -401,7 +401,7 @@ fn local_forward(
 fn measure(
     net: &Mlp,
     obs: ArrayView2<f32>,
-    rule: &dyn LocalRule<f32>,
+    rule: &mut dyn LocalRule<f32>,
     guidance: Option<ArrayView1<f32>>,
 ) -> Result<Vec<LayerStats>, AgentError> {
     let mut net = net.clone();

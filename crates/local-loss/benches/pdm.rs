@@ -8,7 +8,7 @@ use pdmrl_tensor::{Activation, Dense, rng_from_seed};
 use std::hint::black_box;
 
 fn pdm(c: &mut Criterion) {
-    let rule = Pdm::default();
+    let mut rule = Pdm::default();
     for batch in [128usize, 512] {
         let x = Array2::<f32>::from_shape_fn((batch, 64), |(i, j)| {
             (((i * 31 + j * 17) % 23) as f32 / 23.0) - 0.5

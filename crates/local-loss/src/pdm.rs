@@ -4,12 +4,25 @@ use crate::error::LocalLossError;
 use crate::options::{Metric, Normalize, PdmOptions};
 use crate::rule::{LocalLoss, LocalRule};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, NdFloat, Zip};
-use pdmrl_tensor::{cast, pairwise_sq_distances};
+use pdmrl_tensor::{Rng, cast, pairwise_sq_distances, rng_from_seed};
 
 /// The PDM rule with its options; implements [`LocalRule`] through [`pdm_loss`].
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+///
+/// Holds a seeded RNG for the options that draw random numbers (none of the current
+/// options does; a rule seeded the same way gives the same results).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Pdm {
     options: PdmOptions,
+    rng: Rng,
+}
+
+impl Default for Pdm {
+    fn default() -> Self {
+        Pdm {
+            options: PdmOptions::default(),
+            rng: rng_from_seed(0),
+        }
+    }
 }
 
 impl Pdm {
@@ -18,8 +31,20 @@ impl Pdm {
     /// # Errors
     /// [`LocalLossError::InvalidOption`] from [`PdmOptions::check`].
     pub fn new(options: PdmOptions) -> Result<Self, LocalLossError> {
+        Self::with_seed(options, 0)
+    }
+
+    /// A rule with checked options whose RNG is seeded with `seed` (derive it from the run
+    /// seed, e.g. `derive_seed(seed, "actor-local-rule")`).
+    ///
+    /// # Errors
+    /// [`LocalLossError::InvalidOption`] from [`PdmOptions::check`].
+    pub fn with_seed(options: PdmOptions, seed: u64) -> Result<Self, LocalLossError> {
         options.check()?;
-        Ok(Pdm { options })
+        Ok(Pdm {
+            options,
+            rng: rng_from_seed(seed),
+        })
     }
 
     /// The options.
@@ -38,11 +63,12 @@ impl<A: NdFloat> LocalRule<A> for Pdm {
     }
 
     fn loss_and_grad(
-        &self,
+        &mut self,
         input: ArrayView2<A>,
         output: ArrayView2<A>,
         guidance: Option<ArrayView1<A>>,
     ) -> Result<LocalLoss<A>, LocalLossError> {
+        let _ = &mut self.rng;
         pdm_loss(input, output, guidance, &self.options)
     }
 }

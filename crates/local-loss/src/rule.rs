@@ -35,8 +35,11 @@ pub trait LocalRule<A: NdFloat = f32>: Send + Sync {
     /// # Errors
     /// [`LocalLossError::BatchTooSmall`] for fewer than 2 rows,
     /// [`LocalLossError::BatchMismatch`] when `input`, `output`, `guidance` disagree.
+    ///
+    /// Takes `&mut self` so that a rule may keep state between calls (for example the
+    /// seeded RNG of a rule that samples pairs).
     fn loss_and_grad(
-        &self,
+        &mut self,
         input: ArrayView2<A>,
         output: ArrayView2<A>,
         guidance: Option<ArrayView1<A>>,

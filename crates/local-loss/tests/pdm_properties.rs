@@ -11,7 +11,12 @@ fn random(rows: usize, cols: usize, seed: u64) -> Array2<f64> {
     Array2::from_shape_fn((rows, cols), |_| rng.random_range(-1.5..1.5))
 }
 
-fn layer_loss(rule: &Pdm, layer: &Dense<f64>, x: &Array2<f64>, g: Option<ArrayView1<f64>>) -> f64 {
+fn layer_loss(
+    rule: &mut Pdm,
+    layer: &Dense<f64>,
+    x: &Array2<f64>,
+    g: Option<ArrayView1<f64>>,
+) -> f64 {
     let h = layer.forward(x.view());
     rule.loss_and_grad(x.view(), h.view(), g).unwrap().loss
 }
@@ -26,7 +31,7 @@ fn gradient_matches_finite_differences() {
         for normalize in [Normalize::Mean, Normalize::Max, Normalize::None] {
             for metric in [Metric::Euclidean, Metric::SquaredEuclidean] {
                 for weight in [0.0, 0.3] {
-                    let rule = Pdm::new(PdmOptions {
+                    let mut rule = Pdm::new(PdmOptions {
                         normalize,
                         metric,
                         guidance_weight: weight,
@@ -60,7 +65,7 @@ fn gradient_matches_finite_differences() {
                     let mut fw = |w: &[f64]| {
                         let mut l = layer.clone();
                         l.weight = Array2::from_shape_vec((3, 5), w.to_vec()).unwrap();
-                        layer_loss(&rule, &l, &x, Some(g))
+                        layer_loss(&mut rule, &l, &x, Some(g))
                     };
                     let gw: Vec<f64> = grads.weight.iter().copied().collect();
                     assert_grad_close(&format!("{what} dW"), &mut fw, &w0, &gw, 1e-3);
@@ -68,7 +73,7 @@ fn gradient_matches_finite_differences() {
                     let mut fb = |bv: &[f64]| {
                         let mut l = layer.clone();
                         l.bias = Array1::from(bv.to_vec());
-                        layer_loss(&rule, &l, &x, Some(g))
+                        layer_loss(&mut rule, &l, &x, Some(g))
                     };
                     assert_grad_close(
                         &format!("{what} db"),
@@ -92,7 +97,7 @@ fn isometry_up_to_scale_has_zero_loss() {
     let layer = Dense::new(w, Array1::from_elem(9, 0.25), Activation::Identity).unwrap();
     let h = layer.forward(x.view());
     for normalize in [Normalize::Mean, Normalize::Max] {
-        let rule = Pdm::new(PdmOptions {
+        let mut rule = Pdm::new(PdmOptions {
             normalize,
             ..PdmOptions::default()
         })
@@ -105,7 +110,7 @@ fn isometry_up_to_scale_has_zero_loss() {
         );
     }
     // The same map scaled without normalisation is not an isometry: loss > 0.
-    let rule = Pdm::new(PdmOptions {
+    let mut rule = Pdm::new(PdmOptions {
         normalize: Normalize::None,
         ..PdmOptions::default()
     })
@@ -124,7 +129,7 @@ fn invariant_to_row_permutation() {
     let x = random(10, 3, 3);
     let layer = Dense::<f64>::orthogonal(3, 6, 1.4, Activation::Tanh, &mut rng_from_seed(4));
     let g = Array1::from_shape_fn(10, |i| (i as f64 * 0.7).sin());
-    let rule = Pdm::new(PdmOptions {
+    let mut rule = Pdm::new(PdmOptions {
         guidance_weight: 0.4,
         ..PdmOptions::default()
     })
@@ -158,7 +163,7 @@ fn duplicate_rows_give_no_nan() {
     let layer = Dense::<f32>::orthogonal(3, 4, 1.0, Activation::Tanh, &mut rng_from_seed(1));
     for metric in [Metric::Euclidean, Metric::SquaredEuclidean] {
         for normalize in [Normalize::Mean, Normalize::Max, Normalize::None] {
-            let rule = Pdm::new(PdmOptions {
+            let mut rule = Pdm::new(PdmOptions {
                 metric,
                 normalize,
                 ..PdmOptions::default()
@@ -183,12 +188,12 @@ fn constant_guidance_is_dropped() {
     let x = random(8, 3, 10);
     let layer = Dense::<f64>::orthogonal(3, 5, 1.0, Activation::Tanh, &mut rng_from_seed(2));
     let h = layer.forward(x.view());
-    let guided = Pdm::new(PdmOptions {
+    let mut guided = Pdm::new(PdmOptions {
         guidance_weight: 0.5,
         ..PdmOptions::default()
     })
     .unwrap();
-    let plain = Pdm::default();
+    let mut plain = Pdm::default();
     let g = Array1::from_elem(8, 3.0);
     let a = guided
         .loss_and_grad(x.view(), h.view(), Some(g.view()))
@@ -205,9 +210,9 @@ fn constant_guidance_is_dropped() {
 
 #[test]
 fn bad_input_is_an_error() {
-    let rule = Pdm::default();
+    let mut rule = Pdm::default();
     let x = random(1, 3, 1);
-    let err = LocalRule::<f64>::loss_and_grad(&rule, x.view(), x.view(), None).unwrap_err();
+    let err = LocalRule::<f64>::loss_and_grad(&mut rule, x.view(), x.view(), None).unwrap_err();
     assert_eq!(err, LocalLossError::BatchTooSmall(1));
     let x = random(4, 3, 1);
     let h = random(5, 3, 1);
@@ -234,7 +239,7 @@ fn gradient_descent_reduces_loss() {
     let x = random(32, 4, 12);
     let mut layer =
         Dense::<f64>::orthogonal(4, 16, 2f64.sqrt(), Activation::Tanh, &mut rng_from_seed(3));
-    let rule = Pdm::default();
+    let mut rule = Pdm::default();
     let h = layer.forward(x.view());
     let first = rule.loss_and_grad(x.view(), h.view(), None).unwrap();
     let mut loss = first.loss;

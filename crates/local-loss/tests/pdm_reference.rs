@@ -50,7 +50,7 @@ fn compute<A: NdFloat>(case: &Value) -> (f64, Array2<f64>, Array1<f64>) {
     .unwrap();
     let g = vector(&case["guidance_signal"]).mapv(to_a);
     let h = layer.forward(x.view());
-    let rule = Pdm::new(options(case)).unwrap();
+    let mut rule = Pdm::new(options(case)).unwrap();
     let out = rule
         .loss_and_grad(x.view(), h.view(), Some(g.view()))
         .unwrap();
