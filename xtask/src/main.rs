@@ -4,6 +4,8 @@
 //!   writes `results/quick/summary.md` and `results/figures/quick_cartpole.png`;
 //! * `cargo xtask reproduce [--all] [--only NAME...] [--jobs N]`: every config (or the
 //!   named ones) in `configs/`.
+//! * `cargo xtask memory`: peak memory of one `bp` and one `pdm` update against depth
+//!   (`results/memory/memory_vs_depth.csv`, `results/figures/memory_vs_depth.png`).
 //!
 //! Complete runs with an unchanged config are skipped, so an interrupted reproduction
 //! continues where it stopped.
@@ -12,6 +14,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use pdmrl_runner::reproduce::reproduce;
 use std::path::{Path, PathBuf};
+
+mod memory;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "pdmrl project automation")]
@@ -37,6 +41,9 @@ enum Command {
         #[arg(long)]
         jobs: Option<usize>,
     },
+    /// Measure the peak memory of one bp and one pdm update against depth into
+    /// results/memory/memory_vs_depth.csv and results/figures/memory_vs_depth.png.
+    Memory,
 }
 
 fn workspace_root() -> PathBuf {
@@ -69,15 +76,15 @@ fn main() {
 }
 
 fn run() -> Result<()> {
-    let Cli {
-        command:
-            Command::Reproduce {
-                quick,
-                all: _,
-                only,
-                jobs,
-            },
-    } = Cli::parse();
+    let (quick, only, jobs) = match Cli::parse().command {
+        Command::Reproduce {
+            quick,
+            all: _,
+            only,
+            jobs,
+        } => (quick, only, jobs),
+        Command::Memory => return memory::run(&workspace_root()),
+    };
     let root = workspace_root();
     let configs_dir = root.join("configs");
     let mut configs: Vec<PathBuf> = if quick {

@@ -15,6 +15,7 @@
 pub mod categorical;
 pub mod error;
 pub mod gae;
+pub mod memory;
 pub mod mlp;
 pub mod ppo;
 pub mod ppo_loss;
@@ -23,12 +24,17 @@ pub mod trainer;
 // Types that appear in this crate's public API, re-exported for users of this crate alone.
 pub use ndarray;
 pub use pdmrl_envs;
-pub use pdmrl_local_loss::{Metric, Normalize, PdmOptions};
+pub use pdmrl_local_loss::{Metric, Normalize, Pairs, PdmOptions, Target};
 pub use pdmrl_tensor::Activation;
 
 pub use error::AgentError;
 pub use gae::gae;
 pub use mlp::Mlp;
-pub use ppo::{EpisodeRecord, Event, IterationStats, Ppo, PpoConfig, check_trainer_fits};
+pub use ppo::{
+    EpisodeRecord, Event, IterationStats, Ppo, PpoConfig, check_trainer_fits, guidance_signal,
+};
 pub use ppo_loss::{PpoLoss, ppo_loss};
-pub use trainer::{ActorCritic, LayerStats, TrainerConfig, TrainerKind, UpdateReport};
+pub use trainer::{
+    ActorCritic, Features, GuidanceConfig, GuidanceSignal, LayerStats, TrainerConfig, TrainerKind,
+    UpdateReport,
+};

@@ -97,19 +97,33 @@ impl Mlp {
             n + 2,
             "Mlp::backward: activations of another network"
         );
-        let head = self
+        let mut head = self
             .head
             .backward(acts[n].view(), acts[n + 1].view(), dy, n > 0);
         let mut hidden = Vec::with_capacity(n);
-        let mut grad = head.input.clone();
+        // Input gradients are moved down the stack, not copied: each is dropped once the
+        // layer below has used it (the returned grads hold no input gradients).
+        let mut grad = head.input.take();
         for l in (0..n).rev() {
             let dx = grad.take().expect("input gradient requested");
-            let g = self.hidden[l].backward(acts[l].view(), acts[l + 1].view(), dx.view(), l > 0);
-            grad = g.input.clone();
+            let mut g =
+                self.hidden[l].backward(acts[l].view(), acts[l + 1].view(), dx.view(), l > 0);
+            grad = g.input.take();
             hidden.push(g);
         }
         hidden.reverse();
         MlpGrads { hidden, head }
+    }
+
+    /// The output of every hidden layer, `[X_1, ..., X_L]`, each `[batch, d_l]`.
+    pub fn hidden_outputs(&self, x: ArrayView2<f32>) -> Vec<Array2<f32>> {
+        let mut outs: Vec<Array2<f32>> = Vec::with_capacity(self.hidden.len());
+        for layer in &self.hidden {
+            let input = outs.last().map_or(x, |h| h.view());
+            let next = layer.forward(input);
+            outs.push(next);
+        }
+        outs
     }
 
     /// Every layer, hidden layers first, then the head.

@@ -14,7 +14,7 @@ use crate::error::AgentError;
 use crate::gae::gae;
 use crate::mlp::Mlp;
 use crate::ppo_loss::{PpoBatch, PpoLossCoefs, normalize_advantages, ppo_loss};
-use crate::trainer::{ActorCritic, LayerStats, TrainerConfig, TrainerKind};
+use crate::trainer::{ActorCritic, GuidanceSignal, LayerStats, TrainerConfig, TrainerKind};
 use ndarray::{Array1, Array2, Array3, Axis, s};
 use pdmrl_envs::{Action, Space, SyncVectorEnv};
 use pdmrl_tensor::{Activation, Rng, derive_seed, linear_anneal, rng_from_seed};
@@ -291,6 +291,11 @@ pub struct Ppo {
     iteration: usize,
     episode_return: Vec<f64>,
     episode_length: Vec<usize>,
+    /// A fixed batch of observations (the first rows of the first rollout) on which the
+    /// hidden layers' outputs are compared from one iteration to the next (feature drift).
+    probe: Option<Array2<f32>>,
+    /// The hidden outputs of actor and critic on `probe` at the last iteration.
+    probe_outputs: (Vec<Array2<f32>>, Vec<Array2<f32>>),
 }
 
 impl Ppo {
@@ -347,12 +352,13 @@ impl Ppo {
             1.0,
             &mut rng_from_seed(derive_seed(seed, "critic-init")),
         );
-        let model = ActorCritic::new(
+        let model = ActorCritic::with_seed(
             actor,
             critic,
             trainer,
             config.learning_rate,
             config.adam_eps,
+            seed,
         )?;
         let next_obs = envs.reset(Some(seed));
         let n = config.num_envs;
@@ -365,6 +371,8 @@ impl Ppo {
             iteration: 0,
             episode_return: vec![0.0; n],
             episode_length: vec![0; n],
+            probe: None,
+            probe_outputs: (Vec::new(), Vec::new()),
             envs,
             config,
         })
@@ -529,6 +537,7 @@ impl Ppo {
             vf_coef: c.vf_coef,
         };
         let mb_size = c.minibatch_size();
+        let signals = self.model.config().signals();
         let mut inds: Vec<usize> = (0..batch).collect();
         let mut sums = LossSums::default();
         let mut actor_layers = LayerSums::default();
@@ -539,14 +548,18 @@ impl Ppo {
                 let mb_obs = b_obs.select(Axis(0), mb);
                 let mb_actions: Vec<usize> = mb.iter().map(|&j| b_actions[j]).collect();
                 let pick = |a: &Array1<f32>| Array1::from_iter(mb.iter().map(|&j| a[j]));
-                let mut mb_adv = pick(&b_adv);
+                let raw_adv = pick(&b_adv);
                 let mb_returns = pick(&b_returns);
-                // Guidance signals for a guided local rule: raw advantages for the actor,
-                // value targets for the critic (docs/method.md).
-                let guidance_actor = mb_adv.clone();
+                let mut mb_adv = raw_adv.clone();
                 if c.norm_adv {
                     normalize_advantages(&mut mb_adv);
                 }
+                // Guidance signals of `pdm_guided` (docs/method.md): by default the raw
+                // advantages for the actor, the returns for the critic.
+                let guidance = (
+                    guidance_signal(signals.0, &raw_adv, &mb_returns),
+                    guidance_signal(signals.1, &raw_adv, &mb_returns),
+                );
                 let (mb_old_logp, mb_old_v) = (pick(&b_logprobs), pick(&b_values));
                 let pb = PpoBatch {
                     actions: &mb_actions,
@@ -559,7 +572,7 @@ impl Ppo {
                 let diagnose = k == 0 && sums.count == 0;
                 let report = self.model.update(
                     mb_obs.view(),
-                    (Some(guidance_actor.view()), Some(mb_returns.view())),
+                    guidance,
                     c.max_grad_norm,
                     diagnose,
                     &mut |logits, v| {
@@ -603,6 +616,8 @@ impl Ppo {
                 }
             }
         }
+        let (mut actor_layers, mut critic_layers) = (actor_layers.mean(), critic_layers.mean());
+        self.measure_drift(&b_obs, &mut actor_layers, &mut critic_layers);
         let stats = IterationStats {
             iteration,
             global_step: self.global_step,
@@ -615,8 +630,8 @@ impl Ppo {
             clipfrac: sums.mean(sums.clipfrac),
             explained_variance: explained_variance(&b_values, &b_returns),
             grad_norm: sums.mean(sums.grad_norm),
-            actor_layers: actor_layers.mean(),
-            critic_layers: critic_layers.mean(),
+            actor_layers,
+            critic_layers,
         };
         observer(&Event::Iteration(stats));
         Ok(())
@@ -639,6 +654,18 @@ pub fn check_trainer_fits(config: &PpoConfig, trainer: &TrainerConfig) -> Result
             allowed: format!("trainer `{}` needs at least one hidden layer", trainer.kind),
         });
     }
+    if let pdmrl_local_loss::Pairs::Sampled { k } = trainer.pdm.pairs
+        && k >= config.minibatch_size()
+    {
+        return Err(AgentError::InvalidConfig {
+            name: "pdm.pairs.sampled.k",
+            value: k.to_string(),
+            allowed: format!(
+                "must be below the minibatch size num_envs * num_steps / num_minibatches = {}",
+                config.minibatch_size()
+            ),
+        });
+    }
     if config.minibatch_size() < 2 {
         return Err(AgentError::InvalidConfig {
             name: "num_minibatches",
@@ -651,6 +678,70 @@ pub fn check_trainer_fits(config: &PpoConfig, trainer: &TrainerConfig) -> Result
         });
     }
     Ok(())
+}
+
+/// Rows of the probe batch used for the feature-drift diagnostic.
+const PROBE_ROWS: usize = 64;
+
+impl Ppo {
+    /// Sets `drift` of each layer's stats: the relative change of its outputs on the probe
+    /// batch since the previous iteration (NaN at the first).
+    fn measure_drift(
+        &mut self,
+        b_obs: &Array2<f32>,
+        actor_layers: &mut [LayerStats],
+        critic_layers: &mut [LayerStats],
+    ) {
+        let probe = self.probe.get_or_insert_with(|| {
+            b_obs
+                .slice(s![..PROBE_ROWS.min(b_obs.nrows()), ..])
+                .to_owned()
+        });
+        let now = (
+            self.model.actor.hidden_outputs(probe.view()),
+            self.model.critic.hidden_outputs(probe.view()),
+        );
+        for (stats, (new, old)) in [
+            (actor_layers, (&now.0, &self.probe_outputs.0)),
+            (critic_layers, (&now.1, &self.probe_outputs.1)),
+        ] {
+            for (l, s) in stats.iter_mut().enumerate() {
+                s.drift = match (new.get(l), old.get(l)) {
+                    (Some(n), Some(o)) => relative_change(n, o),
+                    _ => f64::NAN,
+                };
+            }
+        }
+        self.probe_outputs = now;
+    }
+}
+
+/// `||new - old||_F / ||old||_F` (NaN if `old` is all zeros).
+fn relative_change(new: &Array2<f32>, old: &Array2<f32>) -> f64 {
+    let (mut diff, mut norm) = (0.0f64, 0.0f64);
+    for (&n, &o) in new.iter().zip(old.iter()) {
+        diff += f64::from(n - o).powi(2);
+        norm += f64::from(o).powi(2);
+    }
+    if norm > 0.0 {
+        (diff / norm).sqrt()
+    } else {
+        f64::NAN
+    }
+}
+
+/// The guidance signal `[batch]` of one network for a minibatch: the raw (unnormalised)
+/// advantages, the returns, or none (docs/method.md, "Reward guidance").
+pub fn guidance_signal<'a>(
+    signal: GuidanceSignal,
+    raw_advantages: &'a Array1<f32>,
+    returns: &'a Array1<f32>,
+) -> Option<ndarray::ArrayView1<'a, f32>> {
+    match signal {
+        GuidanceSignal::Advantage => Some(raw_advantages.view()),
+        GuidanceSignal::Return => Some(returns.view()),
+        GuidanceSignal::None => None,
+    }
 }
 
 #[derive(Default)]
@@ -714,6 +805,7 @@ impl LayerSums {
                 mean_distance: s.mean_distance / k,
                 saturated: s.saturated / k,
                 weight_norm: s.weight_norm / k,
+                drift: f64::NAN, // set by Ppo::measure_drift
             })
             .collect()
     }

@@ -13,8 +13,8 @@
 use crate::error::AgentError;
 use crate::mlp::{Mlp, layer_grads, layer_params, param_sizes};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
-use pdmrl_local_loss::{LocalRule, Pdm, PdmOptions};
-use pdmrl_tensor::{Activation, Adam, AdamConfig, clip_grad_norm};
+use pdmrl_local_loss::{LocalRule, Pdm, PdmOptions, Target};
+use pdmrl_tensor::{Activation, Adam, AdamConfig, clip_grad_norm, derive_seed};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -27,19 +27,33 @@ pub enum TrainerKind {
     Bp,
     /// Layer-local pairwise distance matching; heads by the algorithm's loss.
     Pdm,
+    /// Layer-local pairwise distance matching with reward guidance
+    /// ([`GuidanceConfig`]); heads by the algorithm's loss.
+    PdmGuided,
     /// Hidden layers fixed at their random initialisation; heads by the algorithm's loss.
     Frozen,
 }
 
 impl TrainerKind {
     /// Every trainer, in the order tables list them.
-    pub const ALL: [TrainerKind; 3] = [TrainerKind::Bp, TrainerKind::Pdm, TrainerKind::Frozen];
+    pub const ALL: [TrainerKind; 4] = [
+        TrainerKind::Bp,
+        TrainerKind::Pdm,
+        TrainerKind::PdmGuided,
+        TrainerKind::Frozen,
+    ];
+
+    /// Whether hidden layers are trained by the local rule (`pdm`, `pdm_guided`).
+    pub fn trains_locally(self) -> bool {
+        matches!(self, TrainerKind::Pdm | TrainerKind::PdmGuided)
+    }
 
     /// The name used in configs and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             TrainerKind::Bp => "bp",
             TrainerKind::Pdm => "pdm",
+            TrainerKind::PdmGuided => "pdm_guided",
             TrainerKind::Frozen => "frozen",
         }
     }
@@ -68,6 +82,56 @@ impl FromStr for TrainerKind {
     }
 }
 
+/// Which per-sample signal guides a network's local rule under `pdm_guided`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuidanceSignal {
+    /// The advantage estimate (GAE) of each sample, before the minibatch normalisation of
+    /// `norm_adv` (the raw estimate: normalising would not change the normalised distances
+    /// of the rule's `mean`/`max` modes, and keeps the signal comparable across minibatches).
+    Advantage,
+    /// The return (value target) of each sample.
+    Return,
+    /// No guidance for this network.
+    None,
+}
+
+/// Reward guidance of the local rule (docs/method.md, "Reward guidance"): the target
+/// distances become `(1 - weight) * input distances + weight * signal distances`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuidanceConfig {
+    /// `lambda` in (0, 1] used by `pdm_guided` (`pdm` always uses 0). **\[choice\]** 0.3,
+    /// the value of the independent reference run in docs/method.md.
+    pub weight: f64,
+    /// Signal of the actor's layers (method.md: the advantage).
+    pub actor_signal: GuidanceSignal,
+    /// Signal of the critic's layers (method.md: the return, the critic's value target).
+    pub critic_signal: GuidanceSignal,
+}
+
+impl Default for GuidanceConfig {
+    fn default() -> Self {
+        GuidanceConfig {
+            weight: 0.3,
+            actor_signal: GuidanceSignal::Advantage,
+            critic_signal: GuidanceSignal::Return,
+        }
+    }
+}
+
+/// Which features the next layer and the heads see under a local trainer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Features {
+    /// The layer's output computed before its local step (one forward per layer).
+    /// **\[choice\]** docs/method.md default.
+    #[default]
+    PreUpdate,
+    /// The layer's output recomputed after its local step (a second forward per layer).
+    PostUpdate,
+}
+
 /// Trainer options.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -79,7 +143,12 @@ pub struct TrainerConfig {
     pub local_lr: f64,
     /// Epsilon of the hidden layers' Adam (PyTorch's default 1e-8).
     pub local_adam_eps: f64,
-    /// Options of the PDM rule.
+    /// Features the next layer and the heads see (`pre_update` or `post_update`).
+    pub features: Features,
+    /// Reward guidance, used by `pdm_guided`.
+    pub guidance: GuidanceConfig,
+    /// Options of the PDM rule (its `guidance_weight` is set from `guidance.weight` for
+    /// `pdm_guided` and 0 otherwise; leave it at 0).
     pub pdm: PdmOptions,
 }
 
@@ -89,6 +158,8 @@ impl Default for TrainerConfig {
             kind: TrainerKind::Bp,
             local_lr: 1e-3,
             local_adam_eps: 1e-8,
+            features: Features::PreUpdate,
+            guidance: GuidanceConfig::default(),
             pdm: PdmOptions::default(),
         }
     }
@@ -103,26 +174,67 @@ impl TrainerConfig {
         }
     }
 
+    /// The options the PDM rule runs with: `pdm` with `guidance_weight = guidance.weight`
+    /// under `pdm_guided` and 0 otherwise.
+    pub fn rule_options(&self) -> PdmOptions {
+        PdmOptions {
+            guidance_weight: if self.kind == TrainerKind::PdmGuided {
+                self.guidance.weight
+            } else {
+                0.0
+            },
+            ..self.pdm
+        }
+    }
+
+    /// The guidance signals of the actor's and the critic's rules (`None` unless
+    /// `pdm_guided`).
+    pub fn signals(&self) -> (GuidanceSignal, GuidanceSignal) {
+        if self.kind == TrainerKind::PdmGuided {
+            (self.guidance.actor_signal, self.guidance.critic_signal)
+        } else {
+            (GuidanceSignal::None, GuidanceSignal::None)
+        }
+    }
+
     /// Checks every option.
     ///
     /// # Errors
     /// [`AgentError::InvalidConfig`] or [`AgentError::LocalLoss`] naming the option.
     pub fn check(&self) -> Result<(), AgentError> {
+        let bad = |name: &'static str, value: f64, allowed: &str| {
+            Err(AgentError::InvalidConfig {
+                name,
+                value: value.to_string(),
+                allowed: allowed.into(),
+            })
+        };
         if !(self.local_lr > 0.0 && self.local_lr.is_finite()) {
-            return Err(AgentError::InvalidConfig {
-                name: "local_lr",
-                value: self.local_lr.to_string(),
-                allowed: "must be finite and > 0".into(),
-            });
+            return bad("local_lr", self.local_lr, "must be finite and > 0");
         }
         if !(self.local_adam_eps > 0.0 && self.local_adam_eps.is_finite()) {
-            return Err(AgentError::InvalidConfig {
-                name: "local_adam_eps",
-                value: self.local_adam_eps.to_string(),
-                allowed: "must be finite and > 0".into(),
-            });
+            return bad(
+                "local_adam_eps",
+                self.local_adam_eps,
+                "must be finite and > 0",
+            );
         }
-        self.pdm.check()?;
+        let w = self.guidance.weight;
+        if !(w > 0.0 && w <= 1.0) {
+            return bad(
+                "guidance.weight",
+                w,
+                "must be in (0, 1] (pdm_guided uses it; pdm is the unguided rule)",
+            );
+        }
+        if self.pdm.guidance_weight != 0.0 {
+            return bad(
+                "pdm.guidance_weight",
+                self.pdm.guidance_weight,
+                "is set from guidance.weight for pdm_guided; leave it at 0",
+            );
+        }
+        self.rule_options().check()?;
         Ok(())
     }
 }
@@ -138,6 +250,10 @@ pub struct LayerStats {
     pub saturated: f64,
     /// Frobenius norm of the layer's weight after the update.
     pub weight_norm: f64,
+    /// Feature drift: `||H_now - H_prev|| / ||H_prev||` (Frobenius) of the layer's outputs
+    /// on a fixed probe batch between two consecutive logs (NaN at the first log, or where
+    /// not measured).
+    pub drift: f64,
 }
 
 /// What one minibatch update reports.
@@ -171,7 +287,8 @@ pub struct ActorCritic {
     /// The value network (`[batch, obs_dim] -> [batch, 1]`).
     pub critic: Mlp,
     config: TrainerConfig,
-    rule: Pdm,
+    actor_rule: Box<dyn LocalRule<f32>>,
+    critic_rule: Box<dyn LocalRule<f32>>,
     state: State,
 }
 
@@ -181,8 +298,9 @@ pub type HeadLoss<'a> =
     dyn FnMut(ArrayView2<f32>, ArrayView1<f32>) -> (Array2<f32>, Array1<f32>) + 'a;
 
 impl ActorCritic {
-    /// Wraps two networks with a trainer. `lr` and `adam_eps` are the algorithm's (used for
-    /// every parameter under `bp`, for the heads under local trainers).
+    /// Wraps two networks with a trainer, the PDM rules seeded with 0 (see
+    /// [`ActorCritic::with_seed`]). `lr` and `adam_eps` are the algorithm's (used for every
+    /// parameter under `bp`, for the heads under local trainers).
     ///
     /// # Errors
     /// Invalid trainer options or learning rates.
@@ -193,8 +311,49 @@ impl ActorCritic {
         lr: f64,
         adam_eps: f64,
     ) -> Result<Self, AgentError> {
+        Self::with_seed(actor, critic, config, lr, adam_eps, 0)
+    }
+
+    /// As [`ActorCritic::new`], with the actor's and the critic's PDM rules seeded from
+    /// `seed` (streams `"actor-local-rule"`, `"critic-local-rule"`).
+    ///
+    /// # Errors
+    /// Invalid trainer options or learning rates.
+    pub fn with_seed(
+        actor: Mlp,
+        critic: Mlp,
+        config: TrainerConfig,
+        lr: f64,
+        adam_eps: f64,
+        seed: u64,
+    ) -> Result<Self, AgentError> {
         config.check()?;
-        let rule = Pdm::new(config.pdm)?;
+        let rule = |stream: &str| -> Result<Box<dyn LocalRule<f32>>, AgentError> {
+            Ok(Box::new(Pdm::with_seed(
+                config.rule_options(),
+                derive_seed(seed, stream),
+            )?))
+        };
+        let (actor_rule, critic_rule) = (rule("actor-local-rule")?, rule("critic-local-rule")?);
+        Self::with_rules(actor, critic, config, lr, adam_eps, actor_rule, critic_rule)
+    }
+
+    /// As [`ActorCritic::new`], with local rules of your own for the actor's and the
+    /// critic's hidden layers (a new [`LocalRule`] needs no change here). The rules are
+    /// used by `pdm`/`pdm_guided` to train and by every trainer for the diagnostics.
+    ///
+    /// # Errors
+    /// Invalid trainer options or learning rates.
+    pub fn with_rules(
+        actor: Mlp,
+        critic: Mlp,
+        config: TrainerConfig,
+        lr: f64,
+        adam_eps: f64,
+        actor_rule: Box<dyn LocalRule<f32>>,
+        critic_rule: Box<dyn LocalRule<f32>>,
+    ) -> Result<Self, AgentError> {
+        config.check()?;
         let head_cfg = AdamConfig {
             lr,
             eps: adam_eps,
@@ -207,7 +366,7 @@ impl ActorCritic {
                     &param_sizes(actor.layers().chain(critic.layers())),
                 )?,
             },
-            TrainerKind::Pdm | TrainerKind::Frozen => {
+            TrainerKind::Pdm | TrainerKind::PdmGuided | TrainerKind::Frozen => {
                 let local_cfg = AdamConfig {
                     lr: config.local_lr,
                     eps: config.local_adam_eps,
@@ -223,7 +382,7 @@ impl ActorCritic {
                     heads: Adam::new(head_cfg, &param_sizes([&actor.head, &critic.head]))?,
                     actor_hidden: per_layer(&actor)?,
                     critic_hidden: per_layer(&critic)?,
-                    train_hidden: config.kind == TrainerKind::Pdm,
+                    train_hidden: config.kind.trains_locally(),
                 }
             }
         };
@@ -231,7 +390,8 @@ impl ActorCritic {
             actor,
             critic,
             config,
-            rule,
+            actor_rule,
+            critic_rule,
             state,
         })
     }
@@ -272,8 +432,10 @@ impl ActorCritic {
         match &mut self.state {
             State::Backprop { adam } => {
                 if diagnose {
-                    report.actor_layers = measure(&self.actor, obs, &mut self.rule, guidance.0)?;
-                    report.critic_layers = measure(&self.critic, obs, &mut self.rule, guidance.1)?;
+                    report.actor_layers =
+                        measure(&self.actor, obs, self.actor_rule.as_mut(), guidance.0)?;
+                    report.critic_layers =
+                        measure(&self.critic, obs, self.critic_rule.as_mut(), guidance.1)?;
                 }
                 let a_acts = self.actor.forward_cached(obs);
                 let c_acts = self.critic.forward_cached(obs);
@@ -310,20 +472,23 @@ impl ActorCritic {
                 train_hidden,
             } => {
                 let train = *train_hidden;
+                let features = self.config.features;
                 let (a_feat, a_stats) = local_forward(
                     &mut self.actor,
                     obs,
-                    &mut self.rule,
+                    self.actor_rule.as_mut(),
                     guidance.0,
                     train.then_some(actor_hidden.as_mut_slice()),
+                    features,
                     diagnose,
                 )?;
                 let (c_feat, c_stats) = local_forward(
                     &mut self.critic,
                     obs,
-                    &mut self.rule,
+                    self.critic_rule.as_mut(),
                     guidance.1,
                     train.then_some(critic_hidden.as_mut_slice()),
+                    features,
                     diagnose,
                 )?;
                 report.actor_layers = a_stats;
@@ -362,34 +527,44 @@ impl ActorCritic {
 
 /// Forward pass of a local trainer through the hidden layers: each layer's output is
 /// computed, its local loss evaluated and (if `optimisers` is given) its parameters
-/// stepped at once; the next layer sees the output computed before the step
-/// (`features = "pre_update"`). Returns `X_L` and, if trained or `diagnose`, the stats.
+/// stepped at once. The next layer sees the output computed before the step
+/// (`Features::PreUpdate`) or recomputed after it (`Features::PostUpdate`). The rule's
+/// target comes from the layer's input or, if the rule asks for it, the observation.
+/// Only the current layer's input and output are alive at any time. Returns `X_L` and,
+/// if trained or `diagnose`, the stats.
 fn local_forward(
     net: &mut Mlp,
     obs: ArrayView2<f32>,
     rule: &mut dyn LocalRule<f32>,
     guidance: Option<ArrayView1<f32>>,
     mut optimisers: Option<&mut [Adam<f32>]>,
+    features: Features,
     diagnose: bool,
 ) -> Result<(Array2<f32>, Vec<LayerStats>), AgentError> {
     let measure_stats = diagnose || optimisers.is_some();
+    let from_observation = rule.target() == Target::Observation;
     let mut stats = Vec::new();
     let mut x = obs.to_owned();
     for (l, layer) in net.hidden.iter_mut().enumerate() {
-        let h = layer.forward(x.view());
+        let mut h = layer.forward(x.view());
         if measure_stats {
-            let out = rule.loss_and_grad(x.view(), h.view(), guidance)?;
+            let target_input = if from_observation { obs } else { x.view() };
+            let out = rule.loss_and_grad(target_input, h.view(), guidance)?;
             if let Some(opts) = optimisers.as_deref_mut() {
                 let mut g = layer.backward(x.view(), h.view(), out.grad_output.view(), false);
                 let grads = layer_grads(&mut g);
                 let grads: [&[f32]; 2] = [&*grads[0], &*grads[1]];
                 opts[l].step(&mut layer_params(layer), &grads);
+                if features == Features::PostUpdate {
+                    h = layer.forward(x.view());
+                }
             }
             stats.push(LayerStats {
                 local_loss: f64::from(out.loss),
                 mean_distance: f64::from(out.mean_output_distance),
                 saturated: saturated_fraction(h.view(), layer.activation),
                 weight_norm: frobenius(&layer.weight),
+                drift: f64::NAN,
             });
         }
         x = h; // the input of this layer is dropped here
@@ -405,7 +580,16 @@ fn measure(
     guidance: Option<ArrayView1<f32>>,
 ) -> Result<Vec<LayerStats>, AgentError> {
     let mut net = net.clone();
-    Ok(local_forward(&mut net, obs, rule, guidance, None, true)?.1)
+    Ok(local_forward(
+        &mut net,
+        obs,
+        rule,
+        guidance,
+        None,
+        Features::PreUpdate,
+        true,
+    )?
+    .1)
 }
 
 fn set_weight_norms(stats: &mut [LayerStats], net: &Mlp) {

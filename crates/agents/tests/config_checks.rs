@@ -110,7 +110,7 @@ fn hyperparameters_are_checked_by_name() {
         .to_string();
     assert!(err.contains("local_adam_eps"), "{err}");
     let err = "hebb".parse::<TrainerKind>().unwrap_err().to_string();
-    assert!(err.contains("bp, pdm, frozen"), "{err}");
+    assert!(err.contains("bp, pdm, pdm_guided, frozen"), "{err}");
 }
 
 /// An env whose reward turns NaN at its 5th step.

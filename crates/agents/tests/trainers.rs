@@ -142,3 +142,152 @@ fn mlp_backward_matches_finite_differences() {
     let numeric_b = finite_difference(&mut fb, &b0, 1e-2);
     assert!(relative_error(&gb, &numeric_b, 1e-12) < 1e-3);
 }
+
+/// A rule that records the guidance signal it receives and returns a zero gradient.
+struct Recorder {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Vec<f32>>>>,
+}
+
+impl pdmrl_local_loss::LocalRule<f32> for Recorder {
+    fn name(&self) -> &str {
+        "recorder"
+    }
+    fn uses_guidance(&self) -> bool {
+        true
+    }
+    fn loss_and_grad(
+        &mut self,
+        _input: ndarray::ArrayView2<f32>,
+        output: ndarray::ArrayView2<f32>,
+        guidance: Option<ndarray::ArrayView1<f32>>,
+    ) -> Result<pdmrl_local_loss::LocalLoss<f32>, pdmrl_local_loss::LocalLossError> {
+        self.seen
+            .lock()
+            .unwrap()
+            .push(guidance.map_or(vec![], |g| g.to_vec()));
+        Ok(pdmrl_local_loss::LocalLoss {
+            loss: 0.0,
+            grad_output: Array2::zeros(output.raw_dim()),
+            mean_output_distance: 0.0,
+        })
+    }
+}
+
+/// The guidance signals given to an update reach each network's rule unchanged, at every
+/// hidden layer; and a custom rule plugs in without touching the trainer.
+#[test]
+fn guidance_reaches_the_rule_and_custom_rules_plug_in() {
+    let (actor, critic) = nets();
+    let (seen_a, seen_c) = (Default::default(), Default::default());
+    let mut model = ActorCritic::with_rules(
+        actor,
+        critic,
+        TrainerConfig::new(TrainerKind::PdmGuided),
+        1e-2,
+        1e-5,
+        Box::new(Recorder {
+            seen: std::sync::Arc::clone(&seen_a),
+        }),
+        Box::new(Recorder {
+            seen: std::sync::Arc::clone(&seen_c),
+        }),
+    )
+    .unwrap();
+    let o = obs();
+    let adv = Array1::from_shape_fn(32, |i| i as f32 - 3.5);
+    let ret = Array1::from_shape_fn(32, |i| (i as f32).sin());
+    model
+        .update(
+            o.view(),
+            (Some(adv.view()), Some(ret.view())),
+            0.5,
+            false,
+            &mut |l, v| (Array2::zeros(l.raw_dim()), Array1::zeros(v.len())),
+        )
+        .unwrap();
+    let (a, c) = (
+        seen_a.lock().unwrap().clone(),
+        seen_c.lock().unwrap().clone(),
+    );
+    assert_eq!(a, vec![adv.to_vec(); 2], "actor layers see the advantages");
+    assert_eq!(c, vec![ret.to_vec(); 2], "critic layers see the returns");
+}
+
+/// PPO hands each network the signal its config names: raw advantages, returns or none.
+#[test]
+fn ppo_guidance_signals_are_what_the_algorithm_computed() {
+    use pdmrl_agents::{GuidanceSignal, guidance_signal};
+    let adv = Array1::from(vec![1.5f32, -2.0, 0.25]);
+    let ret = Array1::from(vec![10.0f32, 11.0, 9.0]);
+    assert_eq!(
+        guidance_signal(GuidanceSignal::Advantage, &adv, &ret).unwrap(),
+        adv.view()
+    );
+    assert_eq!(
+        guidance_signal(GuidanceSignal::Return, &adv, &ret).unwrap(),
+        ret.view()
+    );
+    assert!(guidance_signal(GuidanceSignal::None, &adv, &ret).is_none());
+    // Only pdm_guided guides; its defaults: advantage for the actor, return for the critic.
+    assert_eq!(
+        TrainerConfig::new(TrainerKind::Pdm).signals(),
+        (GuidanceSignal::None, GuidanceSignal::None)
+    );
+    assert_eq!(
+        TrainerConfig::new(TrainerKind::PdmGuided).signals(),
+        (GuidanceSignal::Advantage, GuidanceSignal::Return)
+    );
+    assert_eq!(
+        TrainerConfig::new(TrainerKind::PdmGuided)
+            .rule_options()
+            .guidance_weight,
+        0.3
+    );
+    assert_eq!(
+        TrainerConfig::new(TrainerKind::Pdm)
+            .rule_options()
+            .guidance_weight,
+        0.0
+    );
+}
+
+/// Over a whole (short) PPO run: `frozen` hidden weights are bit-identical to their
+/// initialisation, `pdm` and `pdm_guided` change them.
+#[test]
+fn hidden_weights_over_training() {
+    use pdmrl_agents::{Ppo, PpoConfig};
+    use pdmrl_envs::{Registry, SyncVectorEnv};
+    let run = |kind| {
+        let config = PpoConfig {
+            total_timesteps: 2048,
+            ..PpoConfig::default()
+        };
+        let envs =
+            SyncVectorEnv::from_registry(&Registry::with_builtins(), "CartPole-v1", 4).unwrap();
+        let mut ppo = Ppo::new(config, TrainerConfig::new(kind), envs, 5).unwrap();
+        let before = (ppo.model().actor.clone(), ppo.model().critic.clone());
+        ppo.train(&mut |_| {}).unwrap();
+        (
+            before,
+            ppo.model().actor.clone(),
+            ppo.model().critic.clone(),
+        )
+    };
+    let ((a0, c0), a1, c1) = run(TrainerKind::Frozen);
+    assert_eq!(a0.hidden, a1.hidden);
+    assert_eq!(c0.hidden, c1.hidden);
+    assert_ne!(a0.head, a1.head);
+    for kind in [TrainerKind::Pdm, TrainerKind::PdmGuided] {
+        let ((a0, c0), a1, c1) = run(kind);
+        for l in 0..2 {
+            assert_ne!(
+                a0.hidden[l].weight, a1.hidden[l].weight,
+                "{kind} actor layer {l}"
+            );
+            assert_ne!(
+                c0.hidden[l].weight, c1.hidden[l].weight,
+                "{kind} critic layer {l}"
+            );
+        }
+    }
+}

@@ -11,7 +11,12 @@
 //! * [`Pdm`]: pairwise distance matching (Tanneberg, ECAI 2025, arXiv:2507.11367): the
 //!   normalised pairwise distances among the outputs should match those among the inputs
 //!   (the MDS principle), optionally bent toward the distances of a reward signal.
-//!   [`pdm_loss`] is the kernel; see its docs for the exact definition.
+//!   [`pdm_loss`] is the kernel over all pairs (O(B² d)); see its docs for the exact
+//!   definition. [`pdm_loss_sampled`] evaluates the same formula over `k` sampled partners
+//!   per row (option [`Pairs::Sampled`], O(B k d)), with the pairs drawn by
+//!   [`sample_pairs`] from the rule's seeded RNG.
+//! * [`Target`]: whether the caller passes each layer's input or the observation as the
+//!   rule's `input` ([`LocalRule::target`]).
 //!
 //! A second rule is added by implementing [`LocalRule`]; agents take `Box<dyn LocalRule>`.
 
@@ -21,8 +26,8 @@ pub mod pdm;
 pub mod rule;
 
 pub use error::LocalLossError;
-pub use options::{Metric, Normalize, PdmOptions};
-pub use pdm::{Pdm, pdm_loss};
+pub use options::{Metric, Normalize, Pairs, PdmOptions, Target};
+pub use pdm::{Pdm, pdm_loss, pdm_loss_sampled, sample_pairs};
 pub use rule::{LocalLoss, LocalRule};
 
 /// The code in README.md, compiled and run as a doctest.

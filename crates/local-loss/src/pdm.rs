@@ -1,15 +1,19 @@
 //! Pairwise distance matching (PDM), the local loss of docs/method.md.
 
 use crate::error::LocalLossError;
-use crate::options::{Metric, Normalize, PdmOptions};
+use crate::options::{Metric, Normalize, Pairs, PdmOptions, Target};
 use crate::rule::{LocalLoss, LocalRule};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, NdFloat, Zip};
 use pdmrl_tensor::{Rng, cast, pairwise_sq_distances, rng_from_seed};
+use rand::Rng as _;
 
-/// The PDM rule with its options; implements [`LocalRule`] through [`pdm_loss`].
+/// The PDM rule with its options; implements [`LocalRule`] through [`pdm_loss`]
+/// (`pairs = "all"`) or [`pdm_loss_sampled`] (`pairs = { sampled = { k } }`).
 ///
-/// Holds a seeded RNG for the options that draw random numbers (none of the current
-/// options does; a rule seeded the same way gives the same results).
+/// Holds a seeded RNG ([`Pdm::with_seed`]) from which `pairs = { sampled = { k } }` draws
+/// its partners, fresh on every call: two rules built with the same options and seed and
+/// called with the same inputs give identical results. With `pairs = "all"` the RNG is
+/// never used.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pdm {
     options: PdmOptions,
@@ -62,15 +66,94 @@ impl<A: NdFloat> LocalRule<A> for Pdm {
         self.options.guidance_weight > 0.0
     }
 
+    fn target(&self) -> Target {
+        self.options.target
+    }
+
+    /// [`pdm_loss`] with `pairs = "all"`; with `pairs = { sampled = { k } }`, draws `k`
+    /// partners per row (see [`sample_pairs`]) from the rule's RNG and calls
+    /// [`pdm_loss_sampled`].
+    ///
+    /// # Errors
+    /// As [`pdm_loss`], and [`LocalLossError::InvalidOption`] naming `pdm.pairs.sampled.k`
+    /// when `k >= B`.
     fn loss_and_grad(
         &mut self,
         input: ArrayView2<A>,
         output: ArrayView2<A>,
         guidance: Option<ArrayView1<A>>,
     ) -> Result<LocalLoss<A>, LocalLossError> {
-        let _ = &mut self.rng;
-        pdm_loss(input, output, guidance, &self.options)
+        match self.options.pairs {
+            Pairs::All => pdm_loss(input, output, guidance, &self.options),
+            Pairs::Sampled { k } => {
+                let b = check_batch(input, output, guidance)?;
+                let pairs = sample_pairs(&mut self.rng, b, k)?;
+                pdm_loss_sampled(input, output, guidance, &self.options, &pairs)
+            }
+        }
     }
+}
+
+/// Draws `k` partners `j != i` for every row `i` of a batch of `b` rows, without
+/// replacement within a row, and returns the `b·k` ordered pairs `(i, j)`, row by row.
+///
+/// Each row's partners are a uniformly random `k`-subset of the other `b - 1` rows, drawn
+/// by Floyd's algorithm (Bentley & Floyd, "A sample of brilliance", CACM 1987): one draw
+/// `rng.random_range(0..=top)` for each `top` in `b-1-k ..= b-2`, no rejection, membership
+/// through one `[b - 1]` scratch array. A pair may appear in both orders (`(i, j)` drawn for `i` and `(j, i)` for `j`);
+/// the order of partners within a row is not uniform (the loss does not depend on it).
+/// Cost O(b k) time, O(b k) memory for the result plus O(b) scratch.
+///
+/// # Errors
+/// [`LocalLossError::InvalidOption`] naming `pdm.pairs.sampled.k` when `k = 0` or
+/// `k >= b` (the message gives the batch size).
+pub fn sample_pairs(
+    rng: &mut Rng,
+    b: usize,
+    k: usize,
+) -> Result<Vec<(usize, usize)>, LocalLossError> {
+    if k == 0 || k >= b {
+        return Err(LocalLossError::InvalidOption {
+            name: "pdm.pairs.sampled.k",
+            value: format!("{k} with a minibatch of {b} rows"),
+            allowed: "must be in 1..=B-1 (each row needs k distinct partners among the other B-1 rows)",
+        });
+    }
+    let m = b - 1;
+    // chosen[c] == i: candidate c (row c, or c + 1 when c >= i) is already a partner of i.
+    let mut chosen = vec![usize::MAX; m];
+    let mut pairs = Vec::with_capacity(b * k);
+    for i in 0..b {
+        for top in (m - k)..m {
+            let t = rng.random_range(0..=top);
+            let c = if chosen[t] == i { top } else { t };
+            chosen[c] = i;
+            pairs.push((i, if c >= i { c + 1 } else { c }));
+        }
+    }
+    Ok(pairs)
+}
+
+/// The batch size `B` of a layer's input, output and guidance; they must agree and
+/// `B >= 2`.
+fn check_batch<A>(
+    x: ArrayView2<A>,
+    h: ArrayView2<A>,
+    g: Option<ArrayView1<A>>,
+) -> Result<usize, LocalLossError> {
+    let b = h.nrows();
+    let glen = g.map_or(b, |g| g.len());
+    if x.nrows() != b || glen != b {
+        return Err(LocalLossError::BatchMismatch {
+            input: x.nrows(),
+            output: b,
+            guidance: glen,
+        });
+    }
+    if b < 2 {
+        return Err(LocalLossError::BatchTooSmall(b));
+    }
+    Ok(b)
 }
 
 /// Pair distances of the rows of `x: [batch, d]` under `metric`, `[batch, batch]`, with
@@ -131,6 +214,10 @@ fn normalise_inplace<A: NdFloat>(d: &mut Array2<A>, c: A) {
 /// Returns the loss, `dL/dh: [B, d_out]`, and the mean pairwise euclidean distance of the
 /// outputs (a diagnostic).
 ///
+/// `options.pairs` and `options.target` are not read here: this is the full-pair kernel
+/// ([`pdm_loss_sampled`] is the sampled one), and the target is whatever `x` the caller
+/// passes.
+///
 /// # Errors
 /// [`LocalLossError::BatchTooSmall`] for `B < 2`; [`LocalLossError::BatchMismatch`] when
 /// the row counts differ.
@@ -140,18 +227,7 @@ pub fn pdm_loss<A: NdFloat>(
     g: Option<ArrayView1<A>>,
     options: &PdmOptions,
 ) -> Result<LocalLoss<A>, LocalLossError> {
-    let b = h.nrows();
-    let glen = g.map_or(b, |g| g.len());
-    if x.nrows() != b || glen != b {
-        return Err(LocalLossError::BatchMismatch {
-            input: x.nrows(),
-            output: b,
-            guidance: glen,
-        });
-    }
-    if b < 2 {
-        return Err(LocalLossError::BatchTooSmall(b));
-    }
+    let b = check_batch(x, h, g)?;
     let eps: A = cast(options.eps);
     let pairs: A = cast((b * (b - 1) / 2) as f64);
     let metric = options.metric;
@@ -279,6 +355,262 @@ pub fn pdm_loss<A: NdFloat>(
     Ok(LocalLoss {
         loss,
         grad_output: grad,
+        mean_output_distance,
+    })
+}
+
+/// The squared euclidean distance of two equally long rows, computed directly, with
+/// eight independent partial sums (so that the loop vectorises instead of waiting on one
+/// chain of additions).
+#[inline]
+fn sq_dist<A: NdFloat>(a: &[A], b: &[A]) -> A {
+    const LANES: usize = 8;
+    let mut acc = [A::zero(); LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (u, v) in ca.zip(cb) {
+        for l in 0..LANES {
+            let d = u[l] - v[l];
+            acc[l] += d * d;
+        }
+    }
+    let mut s = ra.iter().zip(rb).fold(A::zero(), |s, (&u, &v)| {
+        let d = u - v;
+        s + d * d
+    });
+    for v in acc {
+        s += v;
+    }
+    s
+}
+
+/// Mutable views of rows `i != j` of the row-major `m: [_, dim]`.
+#[inline]
+fn two_rows_mut<A>(m: &mut [A], dim: usize, i: usize, j: usize) -> (&mut [A], &mut [A]) {
+    debug_assert_ne!(i, j);
+    if i < j {
+        let (lo, hi) = m.split_at_mut(j * dim);
+        (&mut lo[i * dim..(i + 1) * dim], &mut hi[..dim])
+    } else {
+        let (lo, hi) = m.split_at_mut(i * dim);
+        (&mut hi[..dim], &mut lo[j * dim..(j + 1) * dim])
+    }
+}
+
+/// Distances `d(r_i, r_j)` of the rows of the row-major `rows: [B, dim]` over the pairs.
+fn pair_distances<A: NdFloat>(
+    rows: &[A],
+    dim: usize,
+    pairs: &[(usize, usize)],
+    metric: Metric,
+    eps: A,
+) -> Vec<A> {
+    pairs
+        .iter()
+        .map(|&(i, j)| {
+            let s = sq_dist(&rows[i * dim..(i + 1) * dim], &rows[j * dim..(j + 1) * dim]);
+            match metric {
+                Metric::Euclidean => (s + eps).sqrt(),
+                Metric::SquaredEuclidean => s,
+            }
+        })
+        .collect()
+}
+
+/// The normalising scale of distances over a pair set: their mean, maximum, or 1.
+fn pair_scale<A: NdFloat>(d: &[A], normalize: Normalize) -> A {
+    match normalize {
+        Normalize::Mean => d.iter().fold(A::zero(), |acc, &v| acc + v) / cast(d.len() as f64),
+        Normalize::Max => d.iter().fold(A::zero(), |m, &v| if v > m { v } else { m }),
+        Normalize::None => A::one(),
+    }
+}
+
+/// Divides by `c`; a zero scale gives zeros (as [`pdm_loss`]).
+fn pair_normalise<A: NdFloat>(d: &mut [A], c: A) {
+    if c > A::zero() {
+        d.iter_mut().for_each(|v| *v /= c);
+    } else {
+        d.fill(A::zero());
+    }
+}
+
+/// The PDM loss of one layer over a given set of ordered pairs, and its gradient with
+/// respect to the layer output; the kernel of `pairs = { sampled = { k } }`.
+///
+/// Inputs as [`pdm_loss`] (`x: [B, d_in]`, `h: [B, d_out]`, `g: [B]`) plus the pair set
+/// `S = pairs`, `M = |S|` ordered pairs `(i, j)` with `i != j`, both `< B` (the rule
+/// passes `B·k` pairs from [`sample_pairs`]; a pair may appear several times, in either
+/// order, and then counts as often). The formula is [`pdm_loss`]'s with every mean and
+/// maximum taken over `S` instead of over all pairs:
+///
+/// ```text
+/// s_p      = ||r_i - r_j||^2            (computed directly, not by the Gram identity)
+/// d_p      = sqrt(s_p + eps)  (euclidean)  |  s_p  (squared_euclidean)
+/// n(D)_p   = D_p / mean_S(D) | D_p / max_S(D) | D_p   (normalize = mean | max | none)
+/// t_p      = (1 - lambda) n(d(x))_p + lambda n(d(g))_p
+/// L        = (1/M) sum_{p in S} (n(d(h))_p - t_p)^2
+/// ```
+///
+/// The guidance term is dropped under the same conditions as in [`pdm_loss`] (decided on
+/// the whole `g`, not on the pairs); a zero normalising scale gives zero normalised
+/// distances. Passing all `B(B-1)` ordered pairs gives [`pdm_loss`]'s loss and gradient up
+/// to rounding (tests/pdm_sampled.rs checks 1e-12 in f64).
+///
+/// The gradient is exact for the given `S`, including the dependence of the normaliser
+/// on `h`: with `q_p = dL/ds_p`, each pair scatters `2 q_p (h_i - h_j)` to row `i` and its
+/// negative to row `j`. For `max`, pairs tied at the maximum share its gradient equally.
+/// Cost O(M (d_in + d_out)) time, O(M) memory besides the `[B, d_out]` gradient: no
+/// `[B, B]` matrix. `mean_output_distance` is the mean over `S` of `sqrt(s_p + eps)`.
+///
+/// # Errors
+/// [`LocalLossError::BatchTooSmall`] for `B < 2`; [`LocalLossError::BatchMismatch`] when
+/// the row counts differ; [`LocalLossError::InvalidOption`] naming `pdm.pairs` when `S` is
+/// empty or holds a pair with `i == j` or an index `>= B`.
+pub fn pdm_loss_sampled<A: NdFloat>(
+    x: ArrayView2<A>,
+    h: ArrayView2<A>,
+    g: Option<ArrayView1<A>>,
+    options: &PdmOptions,
+    pairs: &[(usize, usize)],
+) -> Result<LocalLoss<A>, LocalLossError> {
+    let b = check_batch(x, h, g)?;
+    if pairs.is_empty() {
+        return Err(LocalLossError::InvalidOption {
+            name: "pdm.pairs",
+            value: "an empty pair set".to_string(),
+            allowed: "needs at least one pair (i, j)",
+        });
+    }
+    if let Some(&(i, j)) = pairs.iter().find(|&&(i, j)| i == j || i >= b || j >= b) {
+        return Err(LocalLossError::InvalidOption {
+            name: "pdm.pairs",
+            value: format!("pair ({i}, {j}) in a minibatch of {b} rows"),
+            allowed: "every pair (i, j) needs i != j and i, j < B",
+        });
+    }
+    let eps: A = cast(options.eps);
+    let metric = options.metric;
+    let normalize = options.normalize;
+    let m: A = cast(pairs.len() as f64);
+    let two = A::one() + A::one();
+
+    // Target from the layer input (and guidance) over S, a constant.
+    let (d_in, d_out) = (x.ncols(), h.ncols());
+    let xs = x.as_standard_layout();
+    let xs = xs.as_slice().expect("standard layout is contiguous");
+    let mut target = pair_distances(xs, d_in, pairs, metric, eps);
+    let c_in = pair_scale(&target, normalize);
+    pair_normalise(&mut target, c_in);
+    let lambda = options.guidance_weight;
+    if let Some(g) = g.filter(|g| lambda > 0.0 && g.iter().any(|&v| v != g[0])) {
+        let gs = g.to_vec();
+        let mut dg = pair_distances(&gs, 1, pairs, metric, eps);
+        let c_g = pair_scale(&dg, normalize);
+        pair_normalise(&mut dg, c_g);
+        let (wl, wg): (A, A) = (cast(1.0 - lambda), cast(lambda));
+        target
+            .iter_mut()
+            .zip(&dg)
+            .for_each(|(t, &d)| *t = wl * *t + wg * d);
+    }
+
+    // Output distances over S: s (squared), d (metric).
+    let hs = h.as_standard_layout();
+    let hs = hs.as_slice().expect("standard layout is contiguous");
+    let s_out: Vec<A> = pair_distances(hs, d_out, pairs, Metric::SquaredEuclidean, eps);
+    let dist: Vec<A> = match metric {
+        Metric::Euclidean => s_out.iter().map(|&s| (s + eps).sqrt()).collect(),
+        Metric::SquaredEuclidean => s_out.clone(),
+    };
+    let mean_output_distance = match metric {
+        Metric::Euclidean => dist.iter().fold(A::zero(), |acc, &d| acc + d),
+        Metric::SquaredEuclidean => s_out
+            .iter()
+            .fold(A::zero(), |acc, &s| acc + (s + eps).sqrt()),
+    } / m;
+    let c_out = pair_scale(&dist, normalize);
+    let degenerate = c_out <= A::zero();
+    let inv_c = if degenerate {
+        A::zero()
+    } else {
+        A::one() / c_out
+    };
+
+    // Residual r = n(d_out) - t and L = (1/M) sum_S r^2.
+    let mut q: Vec<A> = dist
+        .iter()
+        .zip(&target)
+        .map(|(&d, &t)| d * inv_c - t)
+        .collect();
+    let loss = q.iter().fold(A::zero(), |acc, &v| acc + v * v) / m;
+
+    // dL/dn_p = 2 r_p / M, then through the normaliser to dL/dd_p (stored in `q`).
+    let two_over_m = two / m;
+    q.iter_mut().for_each(|v| *v *= two_over_m);
+    if degenerate {
+        q.fill(A::zero());
+    } else {
+        // sum_S dL/dn * n, the normaliser's share.
+        let sum_gn_n = q
+            .iter()
+            .zip(&dist)
+            .fold(A::zero(), |acc, (&gn, &d)| acc + gn * d * inv_c);
+        match normalize {
+            Normalize::None => {}
+            Normalize::Mean => {
+                // c = (1/M) sum_S d: dL/dd_p = (dL/dn_p - (1/M) sum_S dL/dn * n) / c.
+                let shift = sum_gn_n / m;
+                q.iter_mut().for_each(|gn| *gn = (*gn - shift) * inv_c);
+            }
+            Normalize::Max => {
+                // c = max_S d: dL/dd_p = dL/dn_p / c, and the pairs attaining the max also
+                // get -(sum_S dL/dn * n) / c, shared equally.
+                let ties = dist.iter().filter(|&&d| d == c_out).count();
+                let share = sum_gn_n * inv_c / cast::<A>(ties.max(1) as f64);
+                q.iter_mut().zip(&dist).for_each(|(gd, &d)| {
+                    *gd *= inv_c;
+                    if d == c_out {
+                        *gd -= share;
+                    }
+                });
+            }
+        }
+    }
+
+    // dL/ds_p: euclidean d = sqrt(s + eps) -> dd/ds = 1 / (2 d).
+    if metric == Metric::Euclidean {
+        let half: A = cast(0.5);
+        q.iter_mut().zip(&dist).for_each(|(q, &d)| {
+            if d > A::zero() {
+                *q *= half / d;
+            }
+        });
+    }
+
+    // dL/dh: scatter 2 q_p (h_i - h_j) to row i and its negative to row j.
+    let mut grad = vec![A::zero(); b * d_out];
+    for (&(i, j), &qp) in pairs.iter().zip(&q) {
+        if qp == A::zero() {
+            continue;
+        }
+        let c = two * qp;
+        let (hi, hj) = (
+            &hs[i * d_out..(i + 1) * d_out],
+            &hs[j * d_out..(j + 1) * d_out],
+        );
+        let (gi, gj) = two_rows_mut(&mut grad, d_out, i, j);
+        for (((gi, gj), &u), &v) in gi.iter_mut().zip(gj.iter_mut()).zip(hi).zip(hj) {
+            let w = c * (u - v);
+            *gi += w;
+            *gj -= w;
+        }
+    }
+    let grad_output = Array2::from_shape_vec((b, d_out), grad).expect("B x d_out buffer");
+
+    Ok(LocalLoss {
+        loss,
+        grad_output,
         mean_output_distance,
     })
 }

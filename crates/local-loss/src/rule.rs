@@ -1,6 +1,7 @@
 //! The interface of a layer-local learning rule.
 
 use crate::error::LocalLossError;
+use crate::options::Target;
 use ndarray::{Array2, ArrayView1, ArrayView2, NdFloat};
 
 /// What a [`LocalRule`] returns for one layer and one minibatch.
@@ -29,6 +30,15 @@ pub trait LocalRule<A: NdFloat = f32>: Send + Sync {
 
     /// Whether the rule uses a guidance signal (the algorithm may skip computing one).
     fn uses_guidance(&self) -> bool;
+
+    /// What the caller must pass as `input` to [`LocalRule::loss_and_grad`]: the layer's
+    /// own input `X_{l-1}` ([`Target::LayerInput`], the default) or the observation batch
+    /// `X_0: [batch, d_0]` for every layer ([`Target::Observation`]). The rule cannot see
+    /// the observation itself; the trainer asks this before each layer's call.
+    /// [`crate::Pdm`] returns its option `target`.
+    fn target(&self) -> Target {
+        Target::LayerInput
+    }
 
     /// Loss and `dL/dH` of one layer on one minibatch.
     ///

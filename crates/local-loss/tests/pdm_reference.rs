@@ -35,6 +35,7 @@ fn options(case: &Value) -> PdmOptions {
         metric: o["metric"].as_str().unwrap().parse::<Metric>().unwrap(),
         eps: case["eps"].as_f64().unwrap(),
         guidance_weight: o["guidance_weight"].as_f64().unwrap(),
+        ..PdmOptions::default()
     }
 }
 

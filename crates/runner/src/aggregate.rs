@@ -82,13 +82,14 @@ pub fn summary_markdown(title: &str, summaries: &[(PlannedRun, Summary)]) -> Str
         "\nHidden-layer diagnostics at the last update (means over seeds; `bp` and `frozen` \
          measure the PDM loss without training on it): local PDM loss, mean pairwise \
          distance of the layer's outputs, fraction of saturated units (|tanh| > 0.99, or 0 for relu), Frobenius norm \
-         of the weight.\n"
+         of the weight, and drift: the relative change of the layer's outputs on a fixed \
+         probe batch over the last iteration.\n"
     );
     let _ = writeln!(
         md,
-        "| trainer | network | layer | local loss | mean distance | saturated | weight norm |"
+        "| trainer | network | layer | local loss | mean distance | saturated | weight norm | drift |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
     for (trainer, runs) in &groups {
         for net in ["actor", "critic"] {
             let layers = |s: &Summary| match net {
@@ -102,12 +103,13 @@ pub fn summary_markdown(title: &str, summaries: &[(PlannedRun, Summary)]) -> Str
                 };
                 let _ = writeln!(
                     md,
-                    "| `{trainer}` | {net} | {} | {:.2e} | {:.3} | {:.3} | {:.2} |",
+                    "| `{trainer}` | {net} | {} | {:.2e} | {:.3} | {:.3} | {:.2} | {:.2e} |",
                     l + 1,
                     avg(&|r| r.local_loss),
                     avg(&|r| r.mean_distance),
                     avg(&|r| r.saturated),
                     avg(&|r| r.weight_norm),
+                    avg(&|r| r.drift),
                 );
             }
         }

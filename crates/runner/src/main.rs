@@ -31,7 +31,8 @@ enum Command {
         /// Algorithm.
         #[arg(long, default_value = "ppo")]
         algo: String,
-        /// Trainer: bp (backprop), pdm (local pairwise distance matching), frozen (control).
+        /// Trainer: bp (backprop), pdm (local pairwise distance matching), pdm_guided (PDM
+        /// with reward guidance), frozen (hidden layers fixed: the control).
         #[arg(long, default_value = "bp")]
         trainer: String,
         /// Run seed.

@@ -4,7 +4,7 @@
 //! | file | rows | columns |
 //! |---|---|---|
 //! | `metrics.csv` | one per finished training episode | `global_step, episodic_return, episodic_length` |
-//! | `updates.csv` | one per PPO iteration | `iteration, global_step, learning_rate, value_loss, policy_loss, entropy, old_approx_kl, approx_kl, clipfrac, explained_variance, grad_norm, sps`, then per hidden layer `{actor,critic}_l{k}_{local_loss,mean_distance,saturated,weight_norm}` |
+//! | `updates.csv` | one per PPO iteration | `iteration, global_step, learning_rate, value_loss, policy_loss, entropy, old_approx_kl, approx_kl, clipfrac, explained_variance, grad_norm, sps`, then per hidden layer `{actor,critic}_l{k}_{local_loss,mean_distance,saturated,weight_norm,drift}` |
 //! | `summary.json` | one object | see [`Summary`] |
 //!
 //! `metrics.csv` holds results only (no timings), so the same config and seed give the
@@ -81,6 +81,14 @@ pub struct LayerStatsRecord {
     pub saturated: f64,
     /// Frobenius norm of the weight.
     pub weight_norm: f64,
+    /// Relative change of the layer's outputs on the probe batch since the previous
+    /// iteration (null at the first).
+    #[serde(with = "nan_as_null", default = "nan")]
+    pub drift: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }
 
 impl From<&LayerStats> for LayerStatsRecord {
@@ -90,6 +98,7 @@ impl From<&LayerStats> for LayerStatsRecord {
             mean_distance: s.mean_distance,
             saturated: s.saturated,
             weight_norm: s.weight_norm,
+            drift: s.drift,
         }
     }
 }
@@ -328,7 +337,13 @@ fn write_update(
         .to_vec();
         for (net, ls) in layers {
             for k in 1..=ls.len() {
-                for q in ["local_loss", "mean_distance", "saturated", "weight_norm"] {
+                for q in [
+                    "local_loss",
+                    "mean_distance",
+                    "saturated",
+                    "weight_norm",
+                    "drift",
+                ] {
                     h.push(format!("{net}_l{k}_{q}"));
                 }
             }
@@ -354,7 +369,14 @@ fn write_update(
     for (_, ls) in layers {
         for s in ls.iter() {
             row.extend(
-                [s.local_loss, s.mean_distance, s.saturated, s.weight_norm].map(|v| v.to_string()),
+                [
+                    s.local_loss,
+                    s.mean_distance,
+                    s.saturated,
+                    s.weight_norm,
+                    s.drift,
+                ]
+                .map(|v| v.to_string()),
             );
         }
     }

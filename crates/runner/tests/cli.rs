@@ -82,7 +82,7 @@ fn unknown_algo_and_trainer() {
         "--out",
         p,
     ]);
-    assert_fails_with(&out, &["trainer", "hebb", "bp, pdm, frozen"]);
+    assert_fails_with(&out, &["trainer", "hebb", "bp, pdm, pdm_guided, frozen"]);
 }
 
 #[test]

@@ -228,3 +228,45 @@ fn a_folder_being_written_is_locked() {
     )
     .unwrap();
 }
+
+/// The option tables of the README's experiment-file example parse into the configs.
+#[test]
+fn option_tables_parse() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("opts.toml");
+    std::fs::write(
+        &path,
+        r#"name = "opts"
+env_id = "CartPole-v1"
+algo = "ppo"
+trainers = ["pdm", "pdm_guided"]
+seeds = [1]
+total_timesteps = 2048
+[trainer]
+features = "post_update"
+[trainer.guidance]
+weight = 0.5
+actor_signal = "return"
+critic_signal = "none"
+[trainer.pdm]
+normalize = "max"
+target = "observation"
+pairs = { sampled = { k = 16 } }
+"#,
+    )
+    .unwrap();
+    let runs = Experiment::from_file(&path)
+        .unwrap()
+        .plan(&path, &Registry::with_builtins())
+        .unwrap();
+    let t = runs[1].config.trainer;
+    assert_eq!(t.kind, TrainerKind::PdmGuided);
+    assert_eq!(t.features, pdmrl_agents::Features::PostUpdate);
+    assert_eq!(t.guidance.weight, 0.5);
+    assert_eq!(t.guidance.critic_signal, pdmrl_agents::GuidanceSignal::None);
+    assert_eq!(t.pdm.pairs, pdmrl_agents::Pairs::Sampled { k: 16 });
+    assert_eq!(t.pdm.target.name(), "observation");
+    // The resolved config round-trips through config.toml.
+    let text = toml::to_string(&runs[1].config).unwrap();
+    assert_eq!(toml::from_str::<RunConfig>(&text).unwrap(), runs[1].config);
+}

@@ -1,0 +1,97 @@
+//! `cargo xtask memory`: the memory claim of docs/method.md ("Memory"), measured.
+//!
+//! For depths 1, 2, 4, 8, 16 (hidden layers of width 256, tanh, obs dim 4, 2 actions,
+//! minibatch 256), the peak heap bytes allocated during one actor-critic update *above*
+//! parameters and optimiser state (which a warm-up update has already allocated), under
+//! `bp` and under `pdm`. Writes `results/memory/memory_vs_depth.csv` and
+//! `results/figures/memory_vs_depth.png` and prints the table.
+//!
+//! xtask's global allocator is `peak_alloc::PeakAlloc` (two atomic updates per
+//! allocation); `crates/agents/tests/memory.rs` installs the same one and asserts the
+//! criteria on the same measurement (`pdmrl_agents::memory`).
+
+use anyhow::{Context, Result};
+use pdmrl_agents::TrainerKind;
+use pdmrl_agents::memory::{BATCH, OBS_DIM, Variant, WIDTH, update_peak_bytes};
+use pdmrl_runner::atomic::write_atomic;
+use pdmrl_runner::figures::{Series, learning_curves_png};
+use peak_alloc::PeakAlloc;
+use std::fmt::Write as _;
+use std::path::Path;
+
+#[global_allocator]
+static ALLOC: PeakAlloc = PeakAlloc;
+
+const DEPTHS: [usize; 5] = [1, 2, 4, 8, 16];
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// Peak bytes above the current level while `f` runs (xtask is single-threaded here).
+fn peak_above(f: &mut dyn FnMut()) -> usize {
+    let base = ALLOC.current_usage();
+    ALLOC.reset_peak_usage();
+    f();
+    ALLOC.peak_usage().saturating_sub(base)
+}
+
+fn update_peak(depth: usize, kind: TrainerKind) -> Result<usize> {
+    Ok(update_peak_bytes(
+        depth,
+        Variant::Trainer(kind),
+        &mut peak_above,
+    )?)
+}
+
+/// Measures, writes the CSV and the figure under `root/results/`, prints the table.
+pub fn run(root: &Path) -> Result<()> {
+    let mut rows = Vec::with_capacity(DEPTHS.len());
+    for depth in DEPTHS {
+        let bp = update_peak(depth, TrainerKind::Bp)?;
+        let pdm = update_peak(depth, TrainerKind::Pdm)?;
+        rows.push((depth, bp, pdm));
+    }
+
+    let mut csv = String::from("depth,bp_bytes,pdm_bytes\n");
+    for (depth, bp, pdm) in &rows {
+        writeln!(csv, "{depth},{bp},{pdm}")?;
+    }
+    let csv_path = root.join("results/memory/memory_vs_depth.csv");
+    write_atomic(&csv_path, csv.as_bytes())?;
+
+    let x: Vec<f64> = rows.iter().map(|r| r.0 as f64).collect();
+    let curve = |label: &str, bytes: &dyn Fn(&(usize, usize, usize)) -> usize| {
+        let mib: Vec<f64> = rows.iter().map(|r| bytes(r) as f64 / MIB).collect();
+        Series {
+            label: label.to_string(),
+            x: x.clone(),
+            mean: mib.clone(),
+            lower: mib.clone(),
+            upper: mib,
+        }
+    };
+    let series = [curve("bp", &|r| r.1), curve("pdm", &|r| r.2)];
+    let png_path = root.join("results/figures/memory_vs_depth.png");
+    learning_curves_png(
+        &png_path,
+        &format!("Peak memory of one update (width {WIDTH}, minibatch {BATCH}, actor + critic)"),
+        "hidden layers",
+        "peak MiB above parameters and optimiser state",
+        &series,
+        (900, 560),
+    )
+    .with_context(|| format!("drawing `{}`", png_path.display()))?;
+
+    println!("peak bytes allocated during one update, above parameters and optimiser state");
+    println!("(width {WIDTH}, tanh, obs dim {OBS_DIM}, minibatch {BATCH}, actor + critic)\n");
+    println!("| depth | bp bytes | pdm bytes | bp MiB | pdm MiB |");
+    println!("|---:|---:|---:|---:|---:|");
+    for (depth, bp, pdm) in &rows {
+        println!(
+            "| {depth} | {bp} | {pdm} | {:.2} | {:.2} |",
+            *bp as f64 / MIB,
+            *pdm as f64 / MIB
+        );
+    }
+    eprintln!("\n  table:  {}", csv_path.display());
+    eprintln!("  figure: {}", png_path.display());
+    Ok(())
+}
