@@ -1,7 +1,7 @@
 //! Finite-difference checks and properties of the PDM loss (docs/method.md).
 
 use ndarray::{Array1, Array2, ArrayView1, s};
-use pdmrl_local_loss::{LocalLossError, LocalRule, Metric, Normalize, Pdm, PdmOptions};
+use pdmrl_local_loss::{LocalLossError, LocalRule, Metric, Normalize, Pdm, PdmOptions, Target};
 use pdmrl_tensor::gradcheck::assert_grad_close;
 use pdmrl_tensor::{Activation, Dense, orthogonal, rng_from_seed};
 use rand::Rng;
@@ -11,23 +11,35 @@ fn random(rows: usize, cols: usize, seed: u64) -> Array2<f64> {
     Array2::from_shape_fn((rows, cols), |_| rng.random_range(-1.5..1.5))
 }
 
+/// The layer's loss as a trainer computes it: the output from the layer's input `x`, the
+/// target from `target_input` (`x` itself, or the observation for `target = observation`).
 fn layer_loss(
     rule: &mut Pdm,
     layer: &Dense<f64>,
     x: &Array2<f64>,
+    target_input: &Array2<f64>,
     g: Option<ArrayView1<f64>>,
 ) -> f64 {
     let h = layer.forward(x.view());
-    rule.loss_and_grad(x.view(), h.view(), g).unwrap().loss
+    rule.loss_and_grad(target_input.view(), h.view(), g)
+        .unwrap()
+        .loss
 }
 
 /// dL/dW and dL/db against central differences, B = 8, d_in = 3, d_out = 5, for every
-/// option combination, plus B = 2 and a batch with coincident rows.
+/// normalize x metric x target x guidance combination, plus B = 2 and a batch with
+/// coincident rows.
 #[test]
 fn gradient_matches_finite_differences() {
     let mut rng = rng_from_seed(5);
     let gsig = Array1::from_shape_fn(8, |_| rng.random_range(-2.0..2.0));
-    for (batch, dup) in [(8usize, false), (2, false), (8, true)] {
+    for (batch, dup, target) in [
+        (8usize, false, Target::LayerInput),
+        (8, false, Target::Observation),
+        (2, false, Target::LayerInput),
+        (8, true, Target::LayerInput),
+        (8, true, Target::Observation),
+    ] {
         for normalize in [Normalize::Mean, Normalize::Max, Normalize::None] {
             for metric in [Metric::Euclidean, Metric::SquaredEuclidean] {
                 for weight in [0.0, 0.3] {
@@ -43,6 +55,12 @@ fn gradient_matches_finite_differences() {
                         let r0 = x.row(0).to_owned();
                         x.row_mut(1).assign(&r0);
                     }
+                    // With `target = observation` the trainer passes the network input
+                    // (here a [B, 4] "observation") instead of the layer's input.
+                    let target_input = match target {
+                        Target::LayerInput => x.clone(),
+                        Target::Observation => random(batch, 4, 11),
+                    };
                     let mut layer = Dense::<f64>::orthogonal(
                         3,
                         5,
@@ -53,9 +71,13 @@ fn gradient_matches_finite_differences() {
                     layer.bias = Array1::from_shape_fn(5, |_| rng.random_range(-0.3..0.3));
                     let g = gsig.slice(s![..batch]);
                     let h = layer.forward(x.view());
-                    let out = rule.loss_and_grad(x.view(), h.view(), Some(g)).unwrap();
+                    let out = rule
+                        .loss_and_grad(target_input.view(), h.view(), Some(g))
+                        .unwrap();
                     let grads = layer.backward(x.view(), h.view(), out.grad_output.view(), false);
-                    let what = format!("B={batch} dup={dup} {normalize} {metric} lambda={weight}");
+                    let what = format!(
+                        "B={batch} dup={dup} {target} {normalize} {metric} lambda={weight}"
+                    );
                     if batch == 2 && normalize != Normalize::None {
                         // One pair: its normalised distance is always 1, loss and gradient 0.
                         assert!(out.loss.abs() < 1e-12, "{what}: loss {}", out.loss);
@@ -65,7 +87,7 @@ fn gradient_matches_finite_differences() {
                     let mut fw = |w: &[f64]| {
                         let mut l = layer.clone();
                         l.weight = Array2::from_shape_vec((3, 5), w.to_vec()).unwrap();
-                        layer_loss(&mut rule, &l, &x, Some(g))
+                        layer_loss(&mut rule, &l, &x, &target_input, Some(g))
                     };
                     let gw: Vec<f64> = grads.weight.iter().copied().collect();
                     assert_grad_close(&format!("{what} dW"), &mut fw, &w0, &gw, 1e-3);
@@ -73,7 +95,7 @@ fn gradient_matches_finite_differences() {
                     let mut fb = |bv: &[f64]| {
                         let mut l = layer.clone();
                         l.bias = Array1::from(bv.to_vec());
-                        layer_loss(&mut rule, &l, &x, Some(g))
+                        layer_loss(&mut rule, &l, &x, &target_input, Some(g))
                     };
                     assert_grad_close(
                         &format!("{what} db"),
