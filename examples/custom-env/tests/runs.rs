@@ -14,7 +14,7 @@ fn trains_every_trainer_and_bp_learns() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for kind in ["bp", "pdm", "frozen"] {
+    for kind in ["bp", "pdm", "pdm_guided", "frozen"] {
         assert!(stdout.contains(&format!("{kind}: mean return")), "{stdout}");
     }
     // A random walk from a uniform start needs ~58 steps on average (81 - k^2 from cell k),
