@@ -538,6 +538,7 @@ impl Ppo {
         };
         let mb_size = c.minibatch_size();
         let signals = self.model.config().signals();
+        self.snapshot_probe(&b_obs);
         let mut inds: Vec<usize> = (0..batch).collect();
         let mut sums = LossSums::default();
         let mut actor_layers = LayerSums::default();
@@ -617,7 +618,7 @@ impl Ppo {
             }
         }
         let (mut actor_layers, mut critic_layers) = (actor_layers.mean(), critic_layers.mean());
-        self.measure_drift(&b_obs, &mut actor_layers, &mut critic_layers);
+        self.measure_drift(&mut actor_layers, &mut critic_layers);
         let stats = IterationStats {
             iteration,
             global_step: self.global_step,
@@ -658,7 +659,7 @@ pub fn check_trainer_fits(config: &PpoConfig, trainer: &TrainerConfig) -> Result
         && k >= config.minibatch_size()
     {
         return Err(AgentError::InvalidConfig {
-            name: "pdm.pairs.sampled.k",
+            name: "trainer.pdm.pairs.sampled.k",
             value: k.to_string(),
             allowed: format!(
                 "must be below the minibatch size num_envs * num_steps / num_minibatches = {}",
@@ -684,19 +685,28 @@ pub fn check_trainer_fits(config: &PpoConfig, trainer: &TrainerConfig) -> Result
 const PROBE_ROWS: usize = 64;
 
 impl Ppo {
+    /// Before the first update: fixes the probe batch (every `batch / PROBE_ROWS`-th row of
+    /// the first rollout, so it spans its steps and envs) and records the initial hidden
+    /// outputs on it.
+    fn snapshot_probe(&mut self, b_obs: &Array2<f32>) {
+        if self.probe.is_some() {
+            return;
+        }
+        let stride = (b_obs.nrows() / PROBE_ROWS).max(1);
+        let probe = b_obs.slice(s![..;stride, ..]).to_owned();
+        self.probe_outputs = (
+            self.model.actor.hidden_outputs(probe.view()),
+            self.model.critic.hidden_outputs(probe.view()),
+        );
+        self.probe = Some(probe);
+    }
+
     /// Sets `drift` of each layer's stats: the relative change of its outputs on the probe
-    /// batch since the previous iteration (NaN at the first).
-    fn measure_drift(
-        &mut self,
-        b_obs: &Array2<f32>,
-        actor_layers: &mut [LayerStats],
-        critic_layers: &mut [LayerStats],
-    ) {
-        let probe = self.probe.get_or_insert_with(|| {
-            b_obs
-                .slice(s![..PROBE_ROWS.min(b_obs.nrows()), ..])
-                .to_owned()
-        });
+    /// batch over this iteration's updates.
+    fn measure_drift(&mut self, actor_layers: &mut [LayerStats], critic_layers: &mut [LayerStats]) {
+        let Some(probe) = &self.probe else {
+            return;
+        };
         let now = (
             self.model.actor.hidden_outputs(probe.view()),
             self.model.critic.hidden_outputs(probe.view()),

@@ -210,11 +210,11 @@ impl TrainerConfig {
             })
         };
         if !(self.local_lr > 0.0 && self.local_lr.is_finite()) {
-            return bad("local_lr", self.local_lr, "must be finite and > 0");
+            return bad("trainer.local_lr", self.local_lr, "must be finite and > 0");
         }
         if !(self.local_adam_eps > 0.0 && self.local_adam_eps.is_finite()) {
             return bad(
-                "local_adam_eps",
+                "trainer.local_adam_eps",
                 self.local_adam_eps,
                 "must be finite and > 0",
             );
@@ -222,14 +222,14 @@ impl TrainerConfig {
         let w = self.guidance.weight;
         if !(w > 0.0 && w <= 1.0) {
             return bad(
-                "guidance.weight",
+                "trainer.guidance.weight",
                 w,
                 "must be in (0, 1] (pdm_guided uses it; pdm is the unguided rule)",
             );
         }
         if self.pdm.guidance_weight != 0.0 {
             return bad(
-                "pdm.guidance_weight",
+                "trainer.pdm.guidance_weight",
                 self.pdm.guidance_weight,
                 "is set from guidance.weight for pdm_guided; leave it at 0",
             );
@@ -246,13 +246,13 @@ pub struct LayerStats {
     pub local_loss: f64,
     /// Mean pairwise euclidean distance of the layer's outputs over the minibatch.
     pub mean_distance: f64,
-    /// Fraction of outputs with `|tanh| > 0.99` (for relu: outputs equal to 0).
+    /// Fraction of outputs with `|tanh| > 0.99` (for relu: outputs equal to 0), on the
+    /// outputs the local loss saw (before the layer's step).
     pub saturated: f64,
     /// Frobenius norm of the layer's weight after the update.
     pub weight_norm: f64,
     /// Feature drift: `||H_now - H_prev|| / ||H_prev||` (Frobenius) of the layer's outputs
-    /// on a fixed probe batch between two consecutive logs (NaN at the first log, or where
-    /// not measured).
+    /// on a fixed probe batch over one iteration's updates (NaN where not measured).
     pub drift: f64,
 }
 
@@ -550,6 +550,7 @@ fn local_forward(
         if measure_stats {
             let target_input = if from_observation { obs } else { x.view() };
             let out = rule.loss_and_grad(target_input, h.view(), guidance)?;
+            let saturated = saturated_fraction(h.view(), layer.activation);
             if let Some(opts) = optimisers.as_deref_mut() {
                 let mut g = layer.backward(x.view(), h.view(), out.grad_output.view(), false);
                 let grads = layer_grads(&mut g);
@@ -562,7 +563,7 @@ fn local_forward(
             stats.push(LayerStats {
                 local_loss: f64::from(out.loss),
                 mean_distance: f64::from(out.mean_output_distance),
-                saturated: saturated_fraction(h.view(), layer.activation),
+                saturated,
                 weight_norm: frobenius(&layer.weight),
                 drift: f64::NAN,
             });

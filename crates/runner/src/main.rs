@@ -197,6 +197,13 @@ fn run(cli: Cli) -> Result<()> {
             let actions = parse_actions(&text, &space, &what)?;
             let state = parse_state(&init_state, "--init-state")?;
             let steps = rollout(&registry, &env, &state, &actions)?;
+            if steps.len() < actions.len() {
+                eprintln!(
+                    "note: the episode ended after {} of {} actions; the rest were not applied",
+                    steps.len(),
+                    actions.len()
+                );
+            }
             let mut stdout = std::io::stdout().lock();
             for step in steps {
                 writeln!(stdout, "{}", serde_json::to_string(&step)?)?;

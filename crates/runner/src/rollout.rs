@@ -2,7 +2,6 @@
 //! the way anyone checks an environment against Gymnasium.
 
 use crate::error::RunnerError;
-use ndarray::Array1;
 use pdmrl_envs::{Action, Registry, Space};
 use serde::Serialize;
 use serde_json::Value;
@@ -55,9 +54,19 @@ pub fn parse_actions(text: &str, space: &Space, what: &str) -> Result<Vec<Action
                 .as_u64()
                 .map(|a| Action::Discrete(a as usize))
                 .ok_or_else(|| RunnerError::Input(format!("{what}[{i}] = {v}: expected a non-negative integer for action space {space}"))),
-            Space::Box { .. } => serde_json::from_value::<Vec<f32>>(v.clone())
-                .map(|a| Action::Continuous(Array1::from(a)))
-                .map_err(|_| RunnerError::Input(format!("{what}[{i}] = {v}: expected an array of numbers for action space {space}"))),
+            Space::Box { .. } => {
+                let a = serde_json::from_value::<Vec<f64>>(v.clone()).map_err(|_| {
+                    RunnerError::Input(format!(
+                        "{what}[{i}] = {v}: expected an array of numbers for action space {space}"
+                    ))
+                })?;
+                if let Some(x) = a.iter().find(|x| x.abs() > f64::from(f32::MAX)) {
+                    return Err(RunnerError::Input(format!(
+                        "{what}[{i}]: {x:e} is outside the float32 range of actions"
+                    )));
+                }
+                Ok(Action::Continuous(a.iter().map(|&x| x as f32).collect()))
+            }
         })
         .collect()
 }

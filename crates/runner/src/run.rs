@@ -51,8 +51,16 @@ impl RunConfig {
                 ALGOS.join(", ")
             )));
         }
-        if registry.spec(&self.env_id).is_none() {
-            registry.make(&self.env_id)?; // the UnknownId error, with suggestions
+        // Unknown ids give the registry's error with suggestions; PPO here is discrete-only.
+        let env = registry.make(&self.env_id)?;
+        if !matches!(env.action_space(), pdmrl_envs::Space::Discrete { .. }) {
+            return Err(RunnerError::Input(format!(
+                "`env_id` = `{}` has action space {}; algo `{}` supports discrete action spaces \
+                 only (continuous PPO is not implemented yet)",
+                self.env_id,
+                env.action_space(),
+                self.algo
+            )));
         }
         self.ppo.check()?;
         self.trainer.check()?;

@@ -153,6 +153,8 @@ fn continuous_actions_are_checked() {
         &out,
         &["--actions[0] = 0.5", "expected an array of numbers"],
     );
+    let out = rollout("[[1e300]]");
+    assert_fails_with(&out, &["--actions[0]", "outside the float32 range"]);
     let out = rollout("[[0.5],[1.0,2.0]]");
     assert_fails_with(&out, &["action 1", "invalid action"]);
     // Out of bounds but finite: clipped by the env, as Gymnasium does.
@@ -163,6 +165,21 @@ fn continuous_actions_are_checked() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+}
+
+#[test]
+fn continuous_env_is_rejected_before_a_folder_is_made() {
+    let d = tmp("continuous");
+    let out_dir = d.path().join("run");
+    let out = pdmrl(&[
+        "train",
+        "--env",
+        "Pendulum-v1",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_fails_with(&out, &["Pendulum-v1", "discrete action spaces only"]);
+    assert!(!out_dir.exists(), "nothing is written for an invalid run");
 }
 
 #[test]

@@ -152,6 +152,11 @@ fn invalid_experiment_files_are_rejected_before_any_run() {
             format!("name = \"x\"\ntrainers = [\"pdm\"]\n{base}[ppo]\nnum_minibatches = 512\n"),
             "num_minibatches",
         ),
+        // PPO here is discrete-only: a continuous env is rejected before any run starts.
+        (
+            "name = \"x\"\nenv_id = \"Pendulum-v1\"\nalgo = \"ppo\"\ntrainers = [\"bp\"]\nseeds = [1]\ntotal_timesteps = 2048\n".to_string(),
+            "supports discrete action spaces only",
+        ),
         // toml reports the line of a bad key inside a section.
         (
             format!("name = \"x\"\ntrainers = [\"bp\"]\n{base}[ppo]\nlearning_rat = 1.0\n"),
