@@ -37,6 +37,7 @@
 
 use crate::env::{Env, EnvRng, Info, Step};
 use crate::error::EnvError;
+use crate::phase::Phase;
 use crate::space::{Action, Space};
 use ndarray::Array1;
 use rand::SeedableRng;
@@ -79,17 +80,6 @@ pub struct Acrobot {
     phase: Phase,
     /// The env's RNG (Gymnasium's `self.np_random`), used only by `reset`.
     rng: EnvRng,
-}
-
-/// Where the current episode is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Never reset (Gymnasium's `state is None`).
-    NotStarted,
-    /// An episode is running.
-    Running,
-    /// The last step terminated the episode.
-    Terminated,
 }
 
 impl Default for Acrobot {
@@ -323,11 +313,7 @@ impl Env for Acrobot {
             Action::Discrete(a) if *a < Self::AVAIL_TORQUE.len() => Self::AVAIL_TORQUE[*a],
             other => return Err(EnvError::invalid_action(other, self.action_space())),
         };
-        if self.phase != Phase::Running {
-            return Err(EnvError::StepAfterDone {
-                id: Self::ID.to_string(),
-            });
-        }
+        self.phase.ensure_running(Self::ID)?;
         let ns = Self::rk4(self.state, torque);
         self.state = [
             wrap_angle(ns[0]),
@@ -354,13 +340,7 @@ impl Env for Acrobot {
     /// # Errors
     /// [`EnvError::InvalidState`] before the first reset/set_state.
     fn state(&self) -> Result<Vec<f64>, EnvError> {
-        if self.phase == Phase::NotStarted {
-            return Err(EnvError::InvalidState {
-                id: Self::ID.to_string(),
-                reason: "no state before the first reset or set_state".to_string(),
-            });
-        }
-        Ok(self.state.to_vec())
+        self.phase.state_of(Self::ID, &self.state)
     }
 
     /// Starts an episode from `state = [theta1, theta2, theta1_dot, theta2_dot]` (as

@@ -27,6 +27,7 @@
 
 use crate::env::{Env, EnvRng, Info, Step};
 use crate::error::EnvError;
+use crate::phase::Phase;
 use crate::space::{Action, Space};
 use ndarray::Array1;
 use rand::SeedableRng;
@@ -64,17 +65,6 @@ pub struct CartPole {
     rng: EnvRng,
     /// Gymnasium's `sutton_barto_reward` constructor argument.
     sutton_barto_reward: bool,
-}
-
-/// Where the current episode is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Never reset (Gymnasium's `state is None`).
-    NotStarted,
-    /// An episode is running.
-    Running,
-    /// The last step terminated the episode.
-    Terminated,
 }
 
 impl Default for CartPole {
@@ -280,11 +270,7 @@ impl Env for CartPole {
                 return Err(EnvError::invalid_action(other, self.action_space()));
             }
         };
-        if self.phase != Phase::Running {
-            return Err(EnvError::StepAfterDone {
-                id: Self::ID.to_string(),
-            });
-        }
+        self.phase.ensure_running(Self::ID)?;
         self.integrate(force);
         let terminated = self.is_terminal();
         // Gymnasium: `1.0`, or with sutton_barto_reward `0.0` / `-1.0` on termination.
@@ -313,13 +299,7 @@ impl Env for CartPole {
     /// [`EnvError::InvalidState`] before the first reset/set_state (Gymnasium's state is
     /// `None` then).
     fn state(&self) -> Result<Vec<f64>, EnvError> {
-        if self.phase == Phase::NotStarted {
-            return Err(EnvError::InvalidState {
-                id: Self::ID.to_string(),
-                reason: "no state before the first reset or set_state".to_string(),
-            });
-        }
-        Ok(self.state.to_vec())
+        self.phase.state_of(Self::ID, &self.state)
     }
 
     /// Starts an episode from `state = [x, x_dot, theta, theta_dot]` (as Gymnasium's

@@ -49,6 +49,7 @@
 
 use crate::env::{Env, EnvRng, Info, Step};
 use crate::error::EnvError;
+use crate::phase::Phase;
 use crate::space::{Action, Space};
 use ndarray::Array1;
 use rand::SeedableRng;
@@ -89,17 +90,6 @@ pub struct ContinuousMountainCar {
     rng: EnvRng,
     /// Gymnasium's `goal_velocity` constructor argument.
     goal_velocity: f64,
-}
-
-/// Where the current episode is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Never reset (Gymnasium's `state is None`).
-    NotStarted,
-    /// An episode is running.
-    Running,
-    /// The last step terminated the episode.
-    Terminated,
 }
 
 /// A scalar as numpy 2 types it (NEP 50), to reproduce the precision of each operation of
@@ -378,11 +368,7 @@ impl Env for ContinuousMountainCar {
     /// [`EnvError::StepAfterDone`] after termination or before the first reset.
     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
         let a = self.action_value(action)?;
-        if self.phase != Phase::Running {
-            return Err(EnvError::StepAfterDone {
-                id: Self::ID.to_string(),
-            });
-        }
+        self.phase.ensure_running(Self::ID)?;
         let terminated = self.integrate(a);
         // reward = 100.0 if terminated else 0; reward -= math.pow(action[0], 2) * 0.1
         // (in f64; the square of an f32 value is exact in f64).
@@ -407,13 +393,7 @@ impl Env for ContinuousMountainCar {
     /// # Errors
     /// [`EnvError::InvalidState`] before the first reset/set_state.
     fn state(&self) -> Result<Vec<f64>, EnvError> {
-        if self.phase == Phase::NotStarted {
-            return Err(EnvError::InvalidState {
-                id: Self::ID.to_string(),
-                reason: "no state before the first reset or set_state".to_string(),
-            });
-        }
-        Ok(self.state.to_vec())
+        self.phase.state_of(Self::ID, &self.state)
     }
 
     /// Starts an episode from `state = [position, velocity]` (as Gymnasium's

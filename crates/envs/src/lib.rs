@@ -25,6 +25,7 @@ pub mod error;
 pub mod mountain_car;
 mod numeric;
 pub mod pendulum;
+mod phase;
 pub mod registry;
 pub mod space;
 pub mod time_limit;

@@ -24,6 +24,7 @@
 
 use crate::env::{Env, EnvRng, Info, Step};
 use crate::error::EnvError;
+use crate::phase::Phase;
 use crate::space::{Action, Space};
 use ndarray::Array1;
 use rand::{Rng, SeedableRng};
@@ -63,17 +64,6 @@ pub struct MountainCar {
     rng: EnvRng,
     /// Gymnasium's `goal_velocity` constructor argument.
     goal_velocity: f64,
-}
-
-/// Where the current episode is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Never reset (Gymnasium's state before the first `reset`).
-    NotStarted,
-    /// An episode is running.
-    Running,
-    /// The last step terminated the episode.
-    Terminated,
 }
 
 impl Default for MountainCar {
@@ -212,11 +202,7 @@ impl Env for MountainCar {
             Action::Discrete(a) if *a < 3 => *a as f64 - 1.0,
             other => return Err(EnvError::invalid_action(other, self.action_space())),
         };
-        if self.phase != Phase::Running {
-            return Err(EnvError::StepAfterDone {
-                id: Self::ID.to_string(),
-            });
-        }
+        self.phase.ensure_running(Self::ID)?;
         let [mut position, mut velocity] = self.state;
         velocity += push * Self::FORCE + (3.0 * position).cos() * (-Self::GRAVITY);
         velocity = velocity.clamp(-Self::MAX_SPEED, Self::MAX_SPEED);
@@ -244,13 +230,7 @@ impl Env for MountainCar {
     /// # Errors
     /// [`EnvError::InvalidState`] before the first reset/set_state.
     fn state(&self) -> Result<Vec<f64>, EnvError> {
-        if self.phase == Phase::NotStarted {
-            return Err(EnvError::InvalidState {
-                id: Self::ID.to_string(),
-                reason: "no state before the first reset or set_state".to_string(),
-            });
-        }
-        Ok(self.state.to_vec())
+        self.phase.state_of(Self::ID, &self.state)
     }
 
     /// Starts an episode from `state = [position, velocity]` (as Gymnasium's

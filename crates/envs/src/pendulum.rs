@@ -41,6 +41,7 @@
 
 use crate::env::{Env, EnvRng, Info, Step};
 use crate::error::EnvError;
+use crate::phase::Phase;
 use crate::space::{Action, Space};
 use ndarray::Array1;
 use rand::SeedableRng;
@@ -68,10 +69,10 @@ use std::f64::consts::PI;
 /// finite values are clipped (see the module docs).
 #[derive(Debug, Clone)]
 pub struct Pendulum {
-    /// `[theta, theta_dot]`; meaningful only when `started`.
+    /// `[theta, theta_dot]`; meaningful only once started.
     state: [f64; 2],
-    /// Whether the env has been reset (or given a state).
-    started: bool,
+    /// Where the episode is (Pendulum never terminates: `NotStarted` or `Running`).
+    phase: Phase,
     /// The env's RNG (Gymnasium's `self.np_random`), used only by `reset`.
     rng: EnvRng,
     /// Gravitational acceleration (Gymnasium's `g` constructor argument).
@@ -115,7 +116,7 @@ impl Pendulum {
     pub fn with_g(g: f64) -> Self {
         Pendulum {
             state: [0.0; 2],
-            started: false,
+            phase: Phase::NotStarted,
             rng: EnvRng::seed_from_u64(0),
             g,
         }
@@ -210,7 +211,7 @@ impl Env for Pendulum {
             Self::RESET_THETA_DOT,
         );
         self.state = [th, thdot];
-        self.started = true;
+        self.phase = Phase::Running;
         (self.observation(), Info::new())
     }
 
@@ -225,11 +226,7 @@ impl Env for Pendulum {
     /// [`EnvError::StepAfterDone`] before the first reset.
     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
         let a = self.action_value(action)?;
-        if !self.started {
-            return Err(EnvError::StepAfterDone {
-                id: Self::ID.to_string(),
-            });
-        }
+        self.phase.ensure_running(Self::ID)?;
         let [th, thdot] = self.state;
         // u = np.clip(u, -max_torque, max_torque)[0]: stays float32.
         let max_torque = Self::MAX_TORQUE as f32;
@@ -264,13 +261,7 @@ impl Env for Pendulum {
     /// # Errors
     /// [`EnvError::InvalidState`] before the first reset/set_state.
     fn state(&self) -> Result<Vec<f64>, EnvError> {
-        if !self.started {
-            return Err(EnvError::InvalidState {
-                id: Self::ID.to_string(),
-                reason: "no state before the first reset or set_state".to_string(),
-            });
-        }
-        Ok(self.state.to_vec())
+        self.phase.state_of(Self::ID, &self.state)
     }
 
     /// Starts an episode from `state = [theta, theta_dot]` (as Gymnasium's
@@ -284,7 +275,7 @@ impl Env for Pendulum {
     fn set_state(&mut self, state: &[f64]) -> Result<Array1<f32>, EnvError> {
         let state = crate::numeric::checked_state(Self::ID, state, ["theta", "theta_dot"])?;
         self.state = state;
-        self.started = true;
+        self.phase = Phase::Running;
         Ok(self.observation())
     }
 }

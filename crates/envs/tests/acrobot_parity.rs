@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{bools, episodes, floats, replay_all, rows};
+use common::{assert_recorded, bools, episodes, floats, replay_all, rows};
 use pdmrl_envs::{Action, EnvError, EnvSpec, Registry, Space};
 
 #[test]
@@ -15,12 +15,7 @@ fn fixture_is_the_expected_recording() {
     let eps = episodes("Acrobot-v1");
     assert_eq!(eps.len(), 14, "the fixture has 14 episodes");
     for ep in &eps {
-        assert_eq!(ep["env_id"], "Acrobot-v1");
-        assert_eq!(ep["gymnasium_version"], "1.4.0");
-        assert_eq!(ep["numpy_version"], "2.4.6");
-        assert_eq!(ep["max_episode_steps"], 500);
-        assert_eq!(ep["obs_dtype"], "float32");
-        assert_eq!(ep["init_state_dtype"], "float32");
+        assert_recorded(ep, "Acrobot-v1", 500, "float32");
         // The reset state was float32: every value is exactly representable as f32.
         for v in floats(&ep["init_state"], "init_state") {
             assert_eq!(v, f64::from(v as f32));

@@ -7,19 +7,14 @@
 
 mod common;
 
-use common::{bools, episodes, replay_all};
+use common::{assert_recorded, bools, episodes, replay_all};
 
 #[test]
 fn fixture_is_the_expected_recording() {
     let eps = episodes("CartPole-v1");
     assert_eq!(eps.len(), 17, "the fixture has 17 episodes");
     for ep in &eps {
-        assert_eq!(ep["env_id"], "CartPole-v1");
-        assert_eq!(ep["gymnasium_version"], "1.4.0");
-        assert_eq!(ep["numpy_version"], "2.4.6");
-        assert_eq!(ep["max_episode_steps"], 500);
-        assert_eq!(ep["obs_dtype"], "float32");
-        assert_eq!(ep["init_state_dtype"], "float64");
+        assert_recorded(ep, "CartPole-v1", 500, "float64");
     }
     let truncated_at_500 = eps
         .iter()

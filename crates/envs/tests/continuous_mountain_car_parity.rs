@@ -10,36 +10,16 @@
 
 mod common;
 
-use common::{bools, episodes, floats, replay_all, rows};
-use serde_json::Value;
+use common::{assert_recorded, bools, cases, episodes, floats, replay_all, rows, scalar_actions};
 
 const ID: &str = "MountainCarContinuous-v0";
-
-fn cases<'a>(eps: &'a [Value], case: &str) -> Vec<&'a Value> {
-    eps.iter().filter(|ep| ep["case"] == case).collect()
-}
-
-fn actions(ep: &Value) -> Vec<f64> {
-    rows(&ep["actions"], "actions")
-        .into_iter()
-        .map(|a| {
-            assert_eq!(a.len(), 1, "continuous actions have shape (1,)");
-            a[0]
-        })
-        .collect()
-}
 
 #[test]
 fn fixture_is_the_expected_recording() {
     let eps = episodes(ID);
     assert_eq!(eps.len(), 15, "the fixture has 15 episodes");
     for ep in &eps {
-        assert_eq!(ep["env_id"], ID);
-        assert_eq!(ep["gymnasium_version"], "1.4.0");
-        assert_eq!(ep["numpy_version"], "2.4.6");
-        assert_eq!(ep["max_episode_steps"], 999);
-        assert_eq!(ep["obs_dtype"], "float32");
-        assert_eq!(ep["init_state_dtype"], "float64");
+        assert_recorded(ep, ID, 999, "float64");
         assert_eq!(ep["action_dtype"], "float32");
     }
 
@@ -51,7 +31,7 @@ fn fixture_is_the_expected_recording() {
         assert_eq!(tr.len(), 999);
         assert!(tr[998]);
         assert!(!bools(&ep["terminated"], "terminated")[998]);
-        assert!(actions(ep).iter().all(|a| (-1.0..=1.0).contains(a)));
+        assert!(scalar_actions(ep).iter().all(|a| (-1.0..=1.0).contains(a)));
     }
 
     // out_of_bounds and pump: the car hits the left wall (position clamped to -1.2,
@@ -77,7 +57,7 @@ fn fixture_is_the_expected_recording() {
     // out_of_bounds: |a| > 1 (±3, ±7.5, ±1e6), and the raw action is penalised.
     let mut magnitudes: Vec<f64> = cases(&eps, "out_of_bounds")
         .iter()
-        .flat_map(|ep| actions(ep))
+        .flat_map(|ep| scalar_actions(ep))
         .map(f64::abs)
         .collect();
     assert!(magnitudes.iter().all(|&a| a > 1.0));
@@ -95,7 +75,7 @@ fn fixture_is_the_expected_recording() {
     assert!(
         cases(&eps, "pump")
             .iter()
-            .flat_map(|ep| actions(ep))
+            .flat_map(|ep| scalar_actions(ep))
             .all(|a| a.abs() == 1.0)
     );
 }

@@ -9,38 +9,20 @@
 
 mod common;
 
-use common::{bools, close_f64, episodes, floats, replay_all, rows};
+use common::{
+    assert_recorded, bools, cases, close_f64, episodes, floats, replay_all, rows, scalar_actions,
+};
 use pdmrl_envs::Pendulum;
-use serde_json::Value;
 use std::f64::consts::PI;
 
 const ID: &str = "Pendulum-v1";
-
-fn cases<'a>(eps: &'a [Value], case: &str) -> Vec<&'a Value> {
-    eps.iter().filter(|ep| ep["case"] == case).collect()
-}
-
-fn actions(ep: &Value) -> Vec<f64> {
-    rows(&ep["actions"], "actions")
-        .into_iter()
-        .map(|a| {
-            assert_eq!(a.len(), 1, "continuous actions have shape (1,)");
-            a[0]
-        })
-        .collect()
-}
 
 #[test]
 fn fixture_is_the_expected_recording() {
     let eps = episodes(ID);
     assert_eq!(eps.len(), 15, "the fixture has 15 episodes");
     for ep in &eps {
-        assert_eq!(ep["env_id"], ID);
-        assert_eq!(ep["gymnasium_version"], "1.4.0");
-        assert_eq!(ep["numpy_version"], "2.4.6");
-        assert_eq!(ep["max_episode_steps"], 200);
-        assert_eq!(ep["obs_dtype"], "float32");
-        assert_eq!(ep["init_state_dtype"], "float64");
+        assert_recorded(ep, ID, 200, "float64");
         assert_eq!(ep["action_dtype"], "float32");
         // Every episode is truncated at 200 steps; the pendulum never terminates.
         let tr = bools(&ep["truncated"], "truncated");
@@ -54,12 +36,12 @@ fn fixture_is_the_expected_recording() {
     assert!(
         cases(&eps, "random")
             .iter()
-            .flat_map(|ep| actions(ep))
+            .flat_map(|ep| scalar_actions(ep))
             .all(|a| (-2.0..=2.0).contains(&a))
     );
     // out_of_bounds: the cycle 3.0, -7.5, 1e6, -1e6, all beyond the torque limit 2.
     for ep in cases(&eps, "out_of_bounds") {
-        let a = actions(ep);
+        let a = scalar_actions(ep);
         assert!(a.iter().all(|a| a.abs() > 2.0));
         assert_eq!(a[..4], [3.0, -7.5, 1e6, -1e6]);
     }
@@ -120,7 +102,7 @@ fn plain_f64_port_misses_the_tolerance() {
         let mut state: [f64; 2] = floats(&ep["init_state"], "init_state").try_into().unwrap();
         let states = rows(&ep["states"], "states");
         let rewards = floats(&ep["rewards"], "rewards");
-        for (t, a) in actions(&ep).into_iter().enumerate() {
+        for (t, a) in scalar_actions(&ep).into_iter().enumerate() {
             let (next, reward) = plain_f64_step(state, a);
             for (got, want) in [
                 (reward, rewards[t]),

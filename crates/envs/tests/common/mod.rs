@@ -194,3 +194,31 @@ pub fn replay_all(env_id: &str) -> Replayed {
     );
     out
 }
+
+/// Asserts the recording metadata every episode of a fixture shares: env id, gymnasium
+/// 1.4.0, numpy 2.4.6, the time limit, float32 observations, and the dtype of
+/// `init_state`.
+pub fn assert_recorded(ep: &Value, env_id: &str, max_episode_steps: u64, init_state_dtype: &str) {
+    assert_eq!(ep["env_id"], env_id);
+    assert_eq!(ep["gymnasium_version"], "1.4.0");
+    assert_eq!(ep["numpy_version"], "2.4.6");
+    assert_eq!(ep["max_episode_steps"], max_episode_steps);
+    assert_eq!(ep["obs_dtype"], "float32");
+    assert_eq!(ep["init_state_dtype"], init_state_dtype);
+}
+
+/// The episodes of `eps` whose `case` is `case`.
+pub fn cases<'a>(eps: &'a [Value], case: &str) -> Vec<&'a Value> {
+    eps.iter().filter(|ep| ep["case"] == case).collect()
+}
+
+/// The actions of a 1-D continuous episode, each `[a]`, as `a`.
+pub fn scalar_actions(ep: &Value) -> Vec<f64> {
+    rows(&ep["actions"], "actions")
+        .into_iter()
+        .map(|a| {
+            assert_eq!(a.len(), 1, "continuous actions have shape (1,)");
+            a[0]
+        })
+        .collect()
+}
