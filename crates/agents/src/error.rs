@@ -34,7 +34,8 @@ pub enum AgentError {
         update: usize,
         /// `actor` or `critic`.
         network: &'static str,
-        /// What was non-finite, e.g. `loss`, `hidden layer 1 local loss`.
+        /// What was non-finite and where, e.g. `ppo loss (minibatch 3)`,
+        /// `local loss of hidden layer 1`, `parameter of hidden layer 2 (after minibatch 1)`.
         what: String,
     },
     /// An environment returned a non-finite reward or observation.
@@ -53,6 +54,9 @@ pub enum AgentError {
         /// What was non-finite.
         what: String,
     },
+    /// A checkpoint that cannot be written, read or applied to this agent.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
     /// From the environment.
     #[error(transparent)]
     Env(#[from] EnvError),

@@ -1,24 +1,33 @@
 //! # pdmrl-agents
 //!
 //! Policy-gradient agents whose networks are trained either end to end by backprop
-//! (`bp`) or layer-locally (`pdm`, and the `frozen` control), seed for seed the same
-//! otherwise.
+//! (`bp`) or layer-locally (`pdm`, `pdm_guided`, and the `frozen` control), seed for seed
+//! the same otherwise.
 //!
-//! * [`Ppo`]: PPO for discrete actions with CleanRL's `ppo.py` defaults ([`PpoConfig`]);
+//! * [`Agent`]: PPO, A2C and REINFORCE ([`Algo`]) for discrete actions (categorical
+//!   policy) and continuous actions (diagonal Gaussian with a state-independent log-std),
+//!   with the defaults of CleanRL and Stable-Baselines3 ([`AgentConfig::defaults`]),
+//!   deterministic evaluation, and checkpoints that resume bit-exactly ([`checkpoint`]);
 //! * [`ActorCritic`] and [`TrainerKind`]: how actor and critic networks learn from one
 //!   minibatch (see [`trainer`]);
-//! * [`Mlp`]: the networks; [`gae()`]: advantages; [`ppo_loss()`]: the loss and its
-//!   exact gradient; [`categorical`]: the policy distribution.
+//! * [`Mlp`]: the networks; [`gae()`]: advantages; [`algo_loss`]: the losses and their
+//!   exact gradients; [`policy`]: the distributions; [`normalizer`]: observation and
+//!   reward normalisation.
 //!
-//! Agents do no I/O: they report [`Event`]s to an observer closure.
+//! Agents do no I/O: they report [`Event`]s to an observer closure and hand checkpoints
+//! over as values.
 
+pub mod agent;
 pub mod categorical;
+pub mod checkpoint;
+pub mod config;
 pub mod error;
 pub mod gae;
+pub mod loss;
 pub mod memory;
 pub mod mlp;
-pub mod ppo;
-pub mod ppo_loss;
+pub mod normalizer;
+pub mod policy;
 pub mod trainer;
 
 // Types that appear in this crate's public API, re-exported for users of this crate alone.
@@ -27,14 +36,18 @@ pub use pdmrl_envs;
 pub use pdmrl_local_loss::{Metric, Normalize, Pairs, PdmOptions, Target};
 pub use pdmrl_tensor::Activation;
 
+pub use agent::{
+    Agent, EpisodeRecord, EvalRecord, Event, IterationStats, check_trainer_fits,
+    explained_variance, guidance_signal,
+};
+pub use checkpoint::{Checkpoint, CheckpointMeta, NamedTensor, TensorData};
+pub use config::{AgentConfig, Algo, BatchMode};
 pub use error::AgentError;
 pub use gae::gae;
+pub use loss::{AlgoLoss, LossBatch, LossCoefs, PolicyObjective, algo_loss, normalize_advantages};
 pub use mlp::Mlp;
-pub use ppo::{
-    EpisodeRecord, Event, IterationStats, Ppo, PpoConfig, check_trainer_fits, guidance_signal,
-};
-pub use ppo_loss::{PpoLoss, ppo_loss};
+pub use policy::{Actions, ActionsView, PolicyKind};
 pub use trainer::{
-    ActorCritic, Features, GuidanceConfig, GuidanceSignal, LayerStats, TrainerConfig, TrainerKind,
-    UpdateReport,
+    ActorCritic, Features, GuidanceConfig, GuidanceSignal, HeadGrads, HeadLoss, HeadOutputs,
+    LayerStats, NonFiniteParameter, TrainerConfig, TrainerKind, UpdateReport,
 };

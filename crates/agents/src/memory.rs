@@ -8,8 +8,8 @@
 
 use crate::error::AgentError;
 use crate::mlp::Mlp;
-use crate::trainer::{ActorCritic, TrainerConfig, TrainerKind};
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
+use crate::trainer::{ActorCritic, HeadGrads, HeadOutputs, TrainerConfig, TrainerKind};
+use ndarray::{Array1, Array2};
 use pdmrl_tensor::{Activation, rng_from_seed};
 
 /// Width of every hidden layer.
@@ -76,8 +76,13 @@ pub fn update_peak_bytes(
     };
     let update = |ac: &mut ActorCritic, grads: (Array2<f32>, Array1<f32>)| {
         let mut grads = Some(grads);
-        let mut loss = |_: ArrayView2<f32>, _: ArrayView1<f32>| {
-            grads.take().expect("the loss is evaluated once per update")
+        let mut loss = |_: HeadOutputs<'_>| {
+            let (policy, values) = grads.take().expect("the loss is evaluated once per update");
+            HeadGrads {
+                policy,
+                log_std: None,
+                values,
+            }
         };
         ac.update(obs.view(), (None, None), 0.5, false, &mut loss)
             .map(drop)

@@ -4,7 +4,11 @@
 //! |---|---|---|
 //! | `bp` | end-to-end backprop of the algorithm loss | same |
 //! | `pdm` | local PDM loss during the forward pass (docs/method.md) | algorithm loss on the features as constants |
+//! | `pdm_guided` | local PDM loss with reward guidance ([`GuidanceConfig`]) | algorithm loss on the features as constants |
 //! | `frozen` | never trained (random features at init), the control | algorithm loss |
+//!
+//! A Gaussian policy's log-std ([`ActorCritic::with_log_std`]) is a head parameter: it
+//! learns from the algorithm's loss under every trainer.
 //!
 //! The local trainers never run a backward pass through a hidden layer: each hidden layer
 //! is stepped by its own Adam as soon as its output is computed, and only its input and
@@ -267,11 +271,59 @@ pub struct UpdateReport {
     pub critic_layers: Vec<LayerStats>,
 }
 
+/// The optimisers of a trainer for these networks (and a log-std of `log_std` components).
+fn build_state(
+    config: &TrainerConfig,
+    actor: &Mlp,
+    critic: &Mlp,
+    log_std: Option<usize>,
+    lr: f64,
+    adam_eps: f64,
+) -> Result<State, AgentError> {
+    let head_cfg = AdamConfig {
+        lr,
+        eps: adam_eps,
+        ..AdamConfig::default()
+    };
+    let extra: Vec<usize> = log_std.into_iter().collect();
+    Ok(match config.kind {
+        TrainerKind::Bp => {
+            let mut sizes = param_sizes(actor.layers().chain(critic.layers()));
+            sizes.extend(&extra);
+            State::Backprop {
+                adam: Adam::new(head_cfg, &sizes)?,
+            }
+        }
+        TrainerKind::Pdm | TrainerKind::PdmGuided | TrainerKind::Frozen => {
+            let local_cfg = AdamConfig {
+                lr: config.local_lr,
+                eps: config.local_adam_eps,
+                ..AdamConfig::default()
+            };
+            let per_layer = |net: &Mlp| -> Result<Vec<Adam<f32>>, AgentError> {
+                net.hidden
+                    .iter()
+                    .map(|l| Adam::new(local_cfg, &param_sizes([l])).map_err(AgentError::from))
+                    .collect()
+            };
+            let mut sizes = param_sizes([&actor.head, &critic.head]);
+            sizes.extend(&extra);
+            State::Local {
+                heads: Adam::new(head_cfg, &sizes)?,
+                actor_hidden: per_layer(actor)?,
+                critic_hidden: per_layer(critic)?,
+                train_hidden: config.kind.trains_locally(),
+            }
+        }
+    })
+}
+
 enum State {
-    /// One Adam over every parameter: actor layers then critic layers (CleanRL uses one
-    /// optimiser over `agent.parameters()`).
+    /// One Adam over every parameter: actor layers, critic layers, then the log-std
+    /// (CleanRL uses one optimiser over `agent.parameters()`).
     Backprop { adam: Adam<f32> },
-    /// Heads share one Adam; each hidden layer has its own (if trained).
+    /// The heads (actor head, critic head, log-std) share one Adam; each hidden layer has
+    /// its own (if trained).
     Local {
         heads: Adam<f32>,
         actor_hidden: Vec<Adam<f32>>,
@@ -282,20 +334,54 @@ enum State {
 
 /// An actor network, a critic network and the trainer state that updates them.
 pub struct ActorCritic {
-    /// The policy network (`[batch, obs_dim] -> [batch, n_actions]` logits).
+    /// The policy network (`[batch, obs_dim] -> [batch, n_actions]` logits, or the
+    /// Gaussian mean `[batch, action_dim]`).
     pub actor: Mlp,
     /// The value network (`[batch, obs_dim] -> [batch, 1]`).
     pub critic: Mlp,
+    /// The state-independent log-std `[action_dim]` of a Gaussian policy (CleanRL's
+    /// `actor_logstd`), trained with the heads; `None` for a categorical policy.
+    pub log_std: Option<Array1<f32>>,
     config: TrainerConfig,
     actor_rule: Box<dyn LocalRule<f32>>,
     critic_rule: Box<dyn LocalRule<f32>>,
     state: State,
 }
 
-/// The loss of the algorithm: given the policy head's output `[batch, n_out]` and the
-/// values `[batch]`, returns dLoss/d(policy output) and dLoss/d(values).
-pub type HeadLoss<'a> =
-    dyn FnMut(ArrayView2<f32>, ArrayView1<f32>) -> (Array2<f32>, Array1<f32>) + 'a;
+/// What the algorithm's loss sees of one minibatch.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadOutputs<'a> {
+    /// The policy head's output, `[batch, n_out]` (logits or Gaussian mean).
+    pub policy: ArrayView2<'a, f32>,
+    /// The Gaussian log-std `[action_dim]`, if the policy has one.
+    pub log_std: Option<ArrayView1<'a, f32>>,
+    /// The values, `[batch]`.
+    pub values: ArrayView1<'a, f32>,
+}
+
+/// The gradients the algorithm's loss returns, shaped as [`HeadOutputs`].
+#[derive(Debug, Clone)]
+pub struct HeadGrads {
+    /// dLoss/d(policy output), `[batch, n_out]`.
+    pub policy: Array2<f32>,
+    /// dLoss/dlog_std, `[action_dim]` (ignored if the policy has no log-std).
+    pub log_std: Option<Array1<f32>>,
+    /// dLoss/dvalues, `[batch]`.
+    pub values: Array1<f32>,
+}
+
+/// The loss of the algorithm: given the head outputs, returns their gradients.
+pub type HeadLoss<'a> = dyn FnMut(HeadOutputs<'_>) -> HeadGrads + 'a;
+
+/// Where a parameter became non-finite: the network (`actor`, `critic`) and the layer
+/// (`hidden layer 2`, `head`, `log_std`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NonFiniteParameter {
+    /// `actor` or `critic`.
+    pub network: &'static str,
+    /// `hidden layer k` (1-based), `head` or `log_std`.
+    pub layer: String,
+}
 
 impl ActorCritic {
     /// Wraps two networks with a trainer, the PDM rules seeded with 0 (see
@@ -354,46 +440,145 @@ impl ActorCritic {
         critic_rule: Box<dyn LocalRule<f32>>,
     ) -> Result<Self, AgentError> {
         config.check()?;
-        let head_cfg = AdamConfig {
-            lr,
-            eps: adam_eps,
-            ..AdamConfig::default()
-        };
-        let state = match config.kind {
-            TrainerKind::Bp => State::Backprop {
-                adam: Adam::new(
-                    head_cfg,
-                    &param_sizes(actor.layers().chain(critic.layers())),
-                )?,
-            },
-            TrainerKind::Pdm | TrainerKind::PdmGuided | TrainerKind::Frozen => {
-                let local_cfg = AdamConfig {
-                    lr: config.local_lr,
-                    eps: config.local_adam_eps,
-                    ..AdamConfig::default()
-                };
-                let per_layer = |net: &Mlp| -> Result<Vec<Adam<f32>>, AgentError> {
-                    net.hidden
-                        .iter()
-                        .map(|l| Adam::new(local_cfg, &param_sizes([l])).map_err(AgentError::from))
-                        .collect()
-                };
-                State::Local {
-                    heads: Adam::new(head_cfg, &param_sizes([&actor.head, &critic.head]))?,
-                    actor_hidden: per_layer(&actor)?,
-                    critic_hidden: per_layer(&critic)?,
-                    train_hidden: config.kind.trains_locally(),
-                }
-            }
-        };
+        let state = build_state(&config, &actor, &critic, None, lr, adam_eps)?;
         Ok(ActorCritic {
             actor,
             critic,
+            log_std: None,
             config,
             actor_rule,
             critic_rule,
             state,
         })
+    }
+
+    /// Gives the actor a Gaussian log-std parameter `[action_dim]` (CleanRL initialises it
+    /// to zeros), trained with the heads (with every parameter under `bp`). Call before the
+    /// first update: the optimisers start afresh.
+    ///
+    /// # Errors
+    /// [`AgentError::InvalidConfig`] if `log_std` is empty, non-finite, or its length
+    /// differs from the actor's outputs.
+    pub fn with_log_std(mut self, log_std: Array1<f32>) -> Result<Self, AgentError> {
+        if log_std.is_empty()
+            || log_std.len() != self.actor.head.outputs()
+            || log_std.iter().any(|v| !v.is_finite())
+        {
+            return Err(AgentError::InvalidConfig {
+                name: "init_log_std",
+                value: format!("{log_std}"),
+                allowed: format!(
+                    "finite, one per action component ({})",
+                    self.actor.head.outputs()
+                ),
+            });
+        }
+        let head = match &self.state {
+            State::Backprop { adam } => *adam.config(),
+            State::Local { heads, .. } => *heads.config(),
+        };
+        self.state = build_state(
+            &self.config,
+            &self.actor,
+            &self.critic,
+            Some(log_std.len()),
+            head.lr,
+            head.eps,
+        )?;
+        self.log_std = Some(log_std);
+        Ok(self)
+    }
+
+    /// The names of the trainer's optimisers, in the order of [`ActorCritic::optimisers`]:
+    /// `adam` (bp), or `heads`, `actor_hidden_{k}`, `critic_hidden_{k}` (local trainers; k
+    /// is 1-based).
+    pub fn optimiser_names(&self) -> Vec<String> {
+        match &self.state {
+            State::Backprop { .. } => vec!["adam".into()],
+            State::Local {
+                actor_hidden,
+                critic_hidden,
+                ..
+            } => std::iter::once("heads".to_string())
+                .chain((1..=actor_hidden.len()).map(|k| format!("actor_hidden_{k}")))
+                .chain((1..=critic_hidden.len()).map(|k| format!("critic_hidden_{k}")))
+                .collect(),
+        }
+    }
+
+    /// Every optimiser of the trainer, in a fixed order (see
+    /// [`ActorCritic::optimiser_names`]).
+    pub fn optimisers(&self) -> Vec<&Adam<f32>> {
+        match &self.state {
+            State::Backprop { adam } => vec![adam],
+            State::Local {
+                heads,
+                actor_hidden,
+                critic_hidden,
+                ..
+            } => std::iter::once(heads)
+                .chain(actor_hidden)
+                .chain(critic_hidden)
+                .collect(),
+        }
+    }
+
+    /// The optimisers, mutably, in the same order.
+    pub fn optimisers_mut(&mut self) -> Vec<&mut Adam<f32>> {
+        match &mut self.state {
+            State::Backprop { adam } => vec![adam],
+            State::Local {
+                heads,
+                actor_hidden,
+                critic_hidden,
+                ..
+            } => std::iter::once(heads)
+                .chain(actor_hidden)
+                .chain(critic_hidden)
+                .collect(),
+        }
+    }
+
+    /// The local rules of the actor and the critic (for their RNG states).
+    pub fn rules_mut(&mut self) -> [&mut dyn LocalRule<f32>; 2] {
+        [self.actor_rule.as_mut(), self.critic_rule.as_mut()]
+    }
+
+    /// The local rules, read-only.
+    pub fn rules(&self) -> [&dyn LocalRule<f32>; 2] {
+        [self.actor_rule.as_ref(), self.critic_rule.as_ref()]
+    }
+
+    /// The first parameter that is NaN or infinite, if any, named by network and layer.
+    pub fn first_non_finite(&self) -> Option<NonFiniteParameter> {
+        let bad = |l: &pdmrl_tensor::Dense<f32>| {
+            l.weight.iter().chain(l.bias.iter()).any(|v| !v.is_finite())
+        };
+        for (network, net) in [("actor", &self.actor), ("critic", &self.critic)] {
+            for (k, layer) in net.hidden.iter().enumerate() {
+                if bad(layer) {
+                    return Some(NonFiniteParameter {
+                        network,
+                        layer: format!("hidden layer {}", k + 1),
+                    });
+                }
+            }
+            if bad(&net.head) {
+                return Some(NonFiniteParameter {
+                    network,
+                    layer: "head".into(),
+                });
+            }
+        }
+        if let Some(ls) = &self.log_std
+            && ls.iter().any(|v| !v.is_finite())
+        {
+            return Some(NonFiniteParameter {
+                network: "actor",
+                layer: "log_std".into(),
+            });
+        }
+        None
     }
 
     /// The trainer options.
@@ -440,16 +625,26 @@ impl ActorCritic {
                 let a_acts = self.actor.forward_cached(obs);
                 let c_acts = self.critic.forward_cached(obs);
                 let values = c_acts.last().expect("output").column(0).to_owned();
-                let (d_out, d_values) = loss(a_acts.last().expect("output").view(), values.view());
-                let mut ga = self.actor.backward(&a_acts, d_out.view());
+                let g = loss(HeadOutputs {
+                    policy: a_acts.last().expect("output").view(),
+                    log_std: self.log_std.as_ref().map(|a| a.view()),
+                    values: values.view(),
+                });
+                let mut ga = self.actor.backward(&a_acts, g.policy.view());
                 let mut gc = self
                     .critic
-                    .backward(&c_acts, d_values.insert_axis(Axis(1)).view());
+                    .backward(&c_acts, g.values.insert_axis(Axis(1)).view());
                 drop((a_acts, c_acts));
+                let mut g_log_std = log_std_grad(self.log_std.as_ref(), g.log_std);
                 let mut grads: Vec<&mut [f32]> = ga
                     .layers_mut()
                     .chain(gc.layers_mut())
                     .flat_map(layer_grads)
+                    .chain(
+                        g_log_std
+                            .as_mut()
+                            .map(|g| g.as_slice_mut().expect("standard layout")),
+                    )
                     .collect();
                 report.grad_norm = f64::from(clip_grad_norm(&mut grads, max_grad_norm));
                 let grads: Vec<&[f32]> = grads.into_iter().map(|g| &*g).collect();
@@ -458,6 +653,11 @@ impl ActorCritic {
                     .layers_mut()
                     .chain(self.critic.layers_mut())
                     .flat_map(layer_params)
+                    .chain(
+                        self.log_std
+                            .as_mut()
+                            .map(|p| p.as_slice_mut().expect("standard layout")),
+                    )
                     .collect();
                 adam.step(&mut params, &grads);
                 if diagnose {
@@ -497,32 +697,59 @@ impl ActorCritic {
                 let a_out = self.actor.head.forward(a_feat.view());
                 let c_out = self.critic.head.forward(c_feat.view());
                 let values = c_out.column(0).to_owned();
-                let (d_out, d_values) = loss(a_out.view(), values.view());
+                let g = loss(HeadOutputs {
+                    policy: a_out.view(),
+                    log_std: self.log_std.as_ref().map(|a| a.view()),
+                    values: values.view(),
+                });
                 let mut ga =
                     self.actor
                         .head
-                        .backward(a_feat.view(), a_out.view(), d_out.view(), false);
+                        .backward(a_feat.view(), a_out.view(), g.policy.view(), false);
                 let mut gc = self.critic.head.backward(
                     c_feat.view(),
                     c_out.view(),
-                    d_values.insert_axis(Axis(1)).view(),
+                    g.values.insert_axis(Axis(1)).view(),
                     false,
                 );
+                let mut g_log_std = log_std_grad(self.log_std.as_ref(), g.log_std);
                 let mut grads: Vec<&mut [f32]> = [&mut ga, &mut gc]
                     .into_iter()
                     .flat_map(layer_grads)
+                    .chain(
+                        g_log_std
+                            .as_mut()
+                            .map(|g| g.as_slice_mut().expect("standard layout")),
+                    )
                     .collect();
                 report.grad_norm = f64::from(clip_grad_norm(&mut grads, max_grad_norm));
                 let grads: Vec<&[f32]> = grads.into_iter().map(|g| &*g).collect();
                 let mut params: Vec<&mut [f32]> = [&mut self.actor.head, &mut self.critic.head]
                     .into_iter()
                     .flat_map(layer_params)
+                    .chain(
+                        self.log_std
+                            .as_mut()
+                            .map(|p| p.as_slice_mut().expect("standard layout")),
+                    )
                     .collect();
                 heads.step(&mut params, &grads);
             }
         }
         Ok(report)
     }
+}
+
+/// The log-std gradient to step with: the loss's, or zeros if the loss gave none for a
+/// policy that has a log-std; `None` without a log-std.
+///
+/// # Panics
+/// If the loss's gradient has the wrong length.
+fn log_std_grad(log_std: Option<&Array1<f32>>, grad: Option<Array1<f32>>) -> Option<Array1<f32>> {
+    let ls = log_std?;
+    let g = grad.unwrap_or_else(|| Array1::zeros(ls.len()));
+    assert_eq!(g.len(), ls.len(), "HeadLoss: log_std gradient length");
+    Some(g)
 }
 
 /// Forward pass of a local trainer through the hidden layers: each layer's output is

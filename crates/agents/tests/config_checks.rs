@@ -1,16 +1,16 @@
 //! Bad hyperparameters and bad environments give typed errors, never panics.
 
 use ndarray::Array1;
-use pdmrl_agents::{AgentError, Ppo, PpoConfig, TrainerConfig, TrainerKind};
+use pdmrl_agents::{Agent, AgentConfig, AgentError, TrainerConfig, TrainerKind};
 use pdmrl_envs::{Action, Env, EnvError, Info, Registry, Space, Step, SyncVectorEnv};
 
 fn cartpole(n: usize) -> SyncVectorEnv {
     SyncVectorEnv::from_registry(&Registry::with_builtins(), "CartPole-v1", n).unwrap()
 }
 
-fn config_error(config: PpoConfig, kind: TrainerKind) -> String {
+fn config_error(config: AgentConfig, kind: TrainerKind) -> String {
     let n = config.num_envs.min(8);
-    match Ppo::new(config, TrainerConfig::new(kind), cartpole(n), 0) {
+    match Agent::new(config, TrainerConfig::new(kind), cartpole(n), 0) {
         Err(e) => e.to_string(),
         Ok(_) => panic!("accepted"),
     }
@@ -18,10 +18,10 @@ fn config_error(config: PpoConfig, kind: TrainerKind) -> String {
 
 #[test]
 fn hyperparameters_are_checked_by_name() {
-    let d = PpoConfig::default;
+    let d = AgentConfig::default;
     let cases = [
         (
-            PpoConfig {
+            AgentConfig {
                 num_minibatches: 3,
                 ..d()
             },
@@ -29,7 +29,7 @@ fn hyperparameters_are_checked_by_name() {
             "num_minibatches",
         ),
         (
-            PpoConfig {
+            AgentConfig {
                 learning_rate: -1.0,
                 ..d()
             },
@@ -37,7 +37,7 @@ fn hyperparameters_are_checked_by_name() {
             "learning_rate",
         ),
         (
-            PpoConfig {
+            AgentConfig {
                 gamma: f64::NAN,
                 ..d()
             },
@@ -45,7 +45,7 @@ fn hyperparameters_are_checked_by_name() {
             "gamma",
         ),
         (
-            PpoConfig {
+            AgentConfig {
                 total_timesteps: 100,
                 ..d()
             },
@@ -54,7 +54,7 @@ fn hyperparameters_are_checked_by_name() {
         ),
         // No overflow panic: the product is bounded before it is used.
         (
-            PpoConfig {
+            AgentConfig {
                 num_envs: 1 << 32,
                 num_steps: 1 << 32,
                 ..d()
@@ -63,7 +63,7 @@ fn hyperparameters_are_checked_by_name() {
             "num_envs",
         ),
         (
-            PpoConfig {
+            AgentConfig {
                 num_steps: 1 << 30,
                 ..d()
             },
@@ -71,7 +71,7 @@ fn hyperparameters_are_checked_by_name() {
             "num_steps",
         ),
         (
-            PpoConfig {
+            AgentConfig {
                 hidden_sizes: vec![100_000],
                 ..d()
             },
@@ -80,7 +80,7 @@ fn hyperparameters_are_checked_by_name() {
         ),
         // Local trainers need pairs in a minibatch and at least one hidden layer.
         (
-            PpoConfig {
+            AgentConfig {
                 num_minibatches: 512,
                 ..d()
             },
@@ -88,7 +88,7 @@ fn hyperparameters_are_checked_by_name() {
             "num_minibatches",
         ),
         (
-            PpoConfig {
+            AgentConfig {
                 hidden_sizes: vec![],
                 ..d()
             },
@@ -104,7 +104,7 @@ fn hyperparameters_are_checked_by_name() {
         local_adam_eps: -1.0,
         ..TrainerConfig::new(TrainerKind::Pdm)
     };
-    let err = Ppo::new(PpoConfig::default(), bad_trainer, cartpole(4), 0)
+    let err = Agent::new(AgentConfig::default(), bad_trainer, cartpole(4), 0)
         .err()
         .unwrap()
         .to_string();
@@ -151,14 +151,14 @@ fn non_finite_env_output_stops_training_with_its_name() {
         Box::new(NanReward { t: 0 }),
     ])
     .unwrap();
-    let config = PpoConfig {
+    let config = AgentConfig {
         num_envs: 2,
         num_steps: 16,
         num_minibatches: 2,
         total_timesteps: 64,
-        ..PpoConfig::default()
+        ..AgentConfig::default()
     };
-    let mut ppo = Ppo::new(config, TrainerConfig::new(TrainerKind::Pdm), envs, 0).unwrap();
+    let mut ppo = Agent::new(config, TrainerConfig::new(TrainerKind::Pdm), envs, 0).unwrap();
     let err = ppo.train(&mut |_| {}).unwrap_err();
     assert!(
         matches!(
@@ -200,11 +200,11 @@ fn non_discrete_or_empty_action_space_is_rejected() {
         }
     }
     let envs = SyncVectorEnv::new(vec![Box::new(NoActions)]).unwrap();
-    let config = PpoConfig {
+    let config = AgentConfig {
         num_envs: 1,
-        ..PpoConfig::default()
+        ..AgentConfig::default()
     };
-    let err = Ppo::new(config, TrainerConfig::default(), envs, 0)
+    let err = Agent::new(config, TrainerConfig::default(), envs, 0)
         .err()
         .unwrap()
         .to_string();

@@ -2,19 +2,19 @@
 //! losses and diagnostics, and the option is really in effect.
 
 use pdmrl_agents::{
-    Event, Features, GuidanceSignal, IterationStats, Metric, Normalize, PdmOptions, Ppo, PpoConfig,
-    TrainerConfig, TrainerKind,
+    Agent, AgentConfig, Event, Features, GuidanceSignal, IterationStats, Metric, Normalize,
+    PdmOptions, TrainerConfig, TrainerKind,
 };
 use pdmrl_envs::{Registry, SyncVectorEnv};
 use pdmrl_local_loss::{Pairs, Target};
 
 fn run(trainer: TrainerConfig) -> Vec<IterationStats> {
-    let config = PpoConfig {
+    let config = AgentConfig {
         total_timesteps: 1536,
-        ..PpoConfig::default()
+        ..AgentConfig::default()
     };
     let envs = SyncVectorEnv::from_registry(&Registry::with_builtins(), "CartPole-v1", 4).unwrap();
-    let mut ppo = Ppo::new(config, trainer, envs, 2).unwrap();
+    let mut ppo = Agent::new(config, trainer, envs, 2).unwrap();
     let mut stats = Vec::new();
     ppo.train(&mut |e| {
         if let Event::Iteration(it) = e {
@@ -132,7 +132,7 @@ fn options_are_validated_by_name() {
     let bad = |t: TrainerConfig| {
         let envs =
             SyncVectorEnv::from_registry(&Registry::with_builtins(), "CartPole-v1", 4).unwrap();
-        Ppo::new(PpoConfig::default(), t, envs, 0)
+        Agent::new(AgentConfig::default(), t, envs, 0)
             .err()
             .expect("rejected")
             .to_string()

@@ -1,7 +1,7 @@
 //! What each trainer may and may not change, and the MLP's backward pass.
 
 use ndarray::{Array1, Array2};
-use pdmrl_agents::{ActorCritic, Mlp, TrainerConfig, TrainerKind};
+use pdmrl_agents::{ActorCritic, HeadGrads, Mlp, TrainerConfig, TrainerKind};
 use pdmrl_tensor::gradcheck::{finite_difference, relative_error};
 use pdmrl_tensor::{Activation, rng_from_seed};
 use rand::Rng;
@@ -40,12 +40,16 @@ fn update_once(kind: TrainerKind, scale: f32) -> ActorCritic {
     let mut model = ActorCritic::new(actor, critic, TrainerConfig::new(kind), 1e-2, 1e-5).unwrap();
     let o = obs();
     model
-        .update(o.view(), (None, None), 0.5, false, &mut |logits, values| {
-            let dl = Array2::from_shape_fn(logits.raw_dim(), |(i, j)| {
+        .update(o.view(), (None, None), 0.5, false, &mut |h| {
+            let policy = Array2::from_shape_fn(h.policy.raw_dim(), |(i, j)| {
                 scale * ((i + 2 * j) as f32 * 0.1).sin()
             });
-            let dv = Array1::from_shape_fn(values.len(), |i| scale * (i as f32 * 0.3).cos());
-            (dl, dv)
+            let values = Array1::from_shape_fn(h.values.len(), |i| scale * (i as f32 * 0.3).cos());
+            HeadGrads {
+                policy,
+                log_std: None,
+                values,
+            }
         })
         .unwrap();
     model
@@ -202,7 +206,11 @@ fn guidance_reaches_the_rule_and_custom_rules_plug_in() {
             (Some(adv.view()), Some(ret.view())),
             0.5,
             false,
-            &mut |l, v| (Array2::zeros(l.raw_dim()), Array1::zeros(v.len())),
+            &mut |h| HeadGrads {
+                policy: Array2::zeros(h.policy.raw_dim()),
+                log_std: None,
+                values: Array1::zeros(h.values.len()),
+            },
         )
         .unwrap();
     let (a, c) = (
@@ -255,16 +263,16 @@ fn ppo_guidance_signals_are_what_the_algorithm_computed() {
 /// initialisation, `pdm` and `pdm_guided` change them.
 #[test]
 fn hidden_weights_over_training() {
-    use pdmrl_agents::{Ppo, PpoConfig};
+    use pdmrl_agents::{Agent, AgentConfig};
     use pdmrl_envs::{Registry, SyncVectorEnv};
     let run = |kind| {
-        let config = PpoConfig {
+        let config = AgentConfig {
             total_timesteps: 2048,
-            ..PpoConfig::default()
+            ..AgentConfig::default()
         };
         let envs =
             SyncVectorEnv::from_registry(&Registry::with_builtins(), "CartPole-v1", 4).unwrap();
-        let mut ppo = Ppo::new(config, TrainerConfig::new(kind), envs, 5).unwrap();
+        let mut ppo = Agent::new(config, TrainerConfig::new(kind), envs, 5).unwrap();
         let before = (ppo.model().actor.clone(), ppo.model().critic.clone());
         ppo.train(&mut |_| {}).unwrap();
         (

@@ -6,7 +6,7 @@
 //!   `step(action) -> Step { observation, reward, terminated, truncated, info }`;
 //! * [`Space`] (`Discrete`, `Box`) and [`Action`];
 //! * [`Registry`]: make an env from its Gymnasium id (`"CartPole-v1"`), register your own;
-//! * wrappers: [`TimeLimit`], and in [`wrappers`]: [`EpisodeStatistics`],
+//! * wrappers: [`TimeLimit`], and in [`wrappers`]: [`ClipAction`], [`EpisodeStatistics`],
 //!   [`NormalizeObservation`], [`NormalizeReward`];
 //! * [`check_env`]: checks an [`Env`] implementation against the contract;
 //! * [`SyncVectorEnv`]: N copies stepped together with same-step auto-reset;
@@ -50,4 +50,6 @@ pub use registry::{EnvSpec, Registry};
 pub use space::{Action, Space};
 pub use time_limit::TimeLimit;
 pub use vector::{SyncVectorEnv, VectorStep};
-pub use wrappers::{EpisodeStatistics, NormalizeObservation, NormalizeReward, RunningMeanStd};
+pub use wrappers::{
+    ClipAction, EpisodeStatistics, NormalizeObservation, NormalizeReward, RunningMeanStd,
+};

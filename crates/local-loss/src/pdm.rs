@@ -70,6 +70,21 @@ impl<A: NdFloat> LocalRule<A> for Pdm {
         self.options.target
     }
 
+    fn rng_state(&self) -> Option<pdmrl_tensor::RngState> {
+        Some(pdmrl_tensor::RngState::capture(&self.rng))
+    }
+
+    fn set_rng_state(&mut self, state: &pdmrl_tensor::RngState) -> Result<(), LocalLossError> {
+        self.rng = state
+            .restore()
+            .map_err(|reason| LocalLossError::InvalidOption {
+                name: "rng_state",
+                value: reason,
+                allowed: "a state saved by rng_state",
+            })?;
+        Ok(())
+    }
+
     /// [`pdm_loss`] with `pairs = "all"`; with `pairs = { sampled = { k } }`, draws `k`
     /// partners per row (see [`sample_pairs`]) from the rule's RNG and calls
     /// [`pdm_loss_sampled`].

@@ -40,6 +40,22 @@ pub trait LocalRule<A: NdFloat = f32>: Send + Sync {
         Target::LayerInput
     }
 
+    /// The state of the rule's RNG, if it has one, for checkpoints (default: `None`, a
+    /// rule without randomness). A rule that draws random numbers must return it, or a
+    /// resumed run will differ from an uninterrupted one.
+    fn rng_state(&self) -> Option<pdmrl_tensor::RngState> {
+        None
+    }
+
+    /// Restores the RNG state saved by [`LocalRule::rng_state`] (default: ignores it).
+    ///
+    /// # Errors
+    /// [`LocalLossError::InvalidOption`] naming `rng_state` if the state is malformed.
+    fn set_rng_state(&mut self, state: &pdmrl_tensor::RngState) -> Result<(), LocalLossError> {
+        let _ = state;
+        Ok(())
+    }
+
     /// Loss and `dL/dH` of one layer on one minibatch.
     ///
     /// # Errors

@@ -9,6 +9,18 @@ pub enum RunnerError {
     /// From the agent (invalid hyperparameters, env errors during training, ...).
     #[error(transparent)]
     Agent(#[from] pdmrl_agents::AgentError),
+    /// Training stopped with an error; what was written is kept.
+    #[error(
+        "{error}; the metrics so far are in `{metrics}`, the last good checkpoint is {checkpoint}"
+    )]
+    Training {
+        /// The agent's error (it names the update, network and layer).
+        error: pdmrl_agents::AgentError,
+        /// The metrics file written so far.
+        metrics: PathBuf,
+        /// The last good checkpoint folder, or `none yet`.
+        checkpoint: String,
+    },
     /// From the environment layer (unknown id, invalid action or state, ...).
     #[error(transparent)]
     Env(#[from] pdmrl_envs::EnvError),

@@ -11,13 +11,13 @@
 //! trainers = ["bp", "pdm", "frozen"]
 //! seeds = [1, 2, 3, 4, 5]
 //! total_timesteps = 100000
-//! [ppo]                          # optional overrides of PpoConfig (CleanRL names)
+//! [agent]                        # optional overrides of the algorithm's defaults (AgentConfig keys)
 //! [trainer]                      # optional trainer options (local_lr, pdm.*)
 //! ```
 
 use crate::error::RunnerError;
-use crate::run::{RunConfig, RunOptions, read_summary, train_run};
-use pdmrl_agents::{PpoConfig, TrainerConfig, TrainerKind};
+use crate::run::{RunConfig, RunOptions, read_summary, resolve_agent, train_run};
+use pdmrl_agents::{Algo, TrainerConfig, TrainerKind};
 use pdmrl_envs::Registry;
 use rayon::prelude::*;
 use serde::Deserialize;
@@ -31,18 +31,18 @@ pub struct Experiment {
     pub name: String,
     /// Gymnasium env id.
     pub env_id: String,
-    /// Algorithm (`ppo`).
-    pub algo: String,
+    /// Algorithm (`ppo`, `a2c`, `reinforce`).
+    pub algo: Algo,
     /// Trainers to compare.
     pub trainers: Vec<TrainerKind>,
     /// Seeds, each run for every trainer.
     pub seeds: Vec<u64>,
     /// Environment steps per run.
     pub total_timesteps: usize,
-    /// PPO hyperparameter overrides (defaults: CleanRL's `ppo.py`); `total_timesteps`
-    /// belongs at the top level.
+    /// Overrides of the algorithm's defaults for this env ([`pdmrl_agents::AgentConfig`]
+    /// keys, CleanRL names); `total_timesteps` and `algo` belong at the top level.
     #[serde(default)]
-    pub ppo: PpoConfig,
+    pub agent: toml::Table,
     /// Trainer option overrides (`local_lr`, `pdm.*`); the kind comes from `trainers`.
     #[serde(default)]
     pub trainer: TrainerConfig,
@@ -90,7 +90,7 @@ impl Experiment {
             toml::from_str(&text).map_err(|e| config_error(path, e.to_string()))?;
         for (section, key, instead) in [
             (
-                "ppo",
+                "agent",
                 "total_timesteps",
                 "set the top-level `total_timesteps`",
             ),
@@ -152,23 +152,25 @@ impl Experiment {
                 format!("trainer `{dup}` is listed twice in `trainers`"),
             ));
         }
-        let ppo = PpoConfig {
-            total_timesteps: self.total_timesteps,
-            ..self.ppo.clone()
-        };
+        let mut overrides = self.agent.clone();
+        overrides.insert(
+            "total_timesteps".into(),
+            toml::Value::Integer(i64::try_from(self.total_timesteps).unwrap_or(i64::MAX)),
+        );
+        let agent = resolve_agent(registry, &self.env_id, self.algo, &overrides)
+            .map_err(|e| config_error(path, e.to_string()))?;
         let base_trainer = self.trainer;
         let mut runs = Vec::new();
         for &kind in &self.trainers {
             for &seed in &self.seeds {
                 let config = RunConfig {
                     env_id: self.env_id.clone(),
-                    algo: self.algo.clone(),
                     seed,
                     trainer: TrainerConfig {
                         kind,
                         ..base_trainer
                     },
-                    ppo: ppo.clone(),
+                    agent: agent.clone(),
                 };
                 config
                     .check(registry)
@@ -186,7 +188,8 @@ impl Experiment {
 
 /// Runs every planned run into `dir/<run-id>/` on `jobs` worker threads (each run on one
 /// thread). A run whose `summary.json` exists and whose `config.toml` equals its resolved
-/// config is skipped; any other run is (re)started from scratch.
+/// config is skipped; a run with the same config and a checkpoint is resumed from it; any
+/// other run is (re)started from scratch.
 ///
 /// `progress` receives environment-step increments from all runs.
 ///
@@ -213,7 +216,8 @@ pub fn run_experiment(
                 } else {
                     let options = RunOptions {
                         force: true,
-                        progress,
+                        resume: is_resumable(&out, &run.config),
+                        ..RunOptions::new(progress)
                     };
                     train_run(&run.config, registry, &out, &options).map(|_| true)
                 };
@@ -232,21 +236,30 @@ pub fn run_experiment(
     Ok(report)
 }
 
-/// Environment steps a run takes: whole iterations of `num_envs * num_steps`.
+/// Environment steps a run takes.
 pub fn run_steps(config: &RunConfig) -> usize {
-    config.ppo.num_iterations() * config.ppo.batch_size()
+    config.planned_steps()
+}
+
+/// Whether `out/config.toml` equals `config`.
+fn same_config(out: &Path, config: &RunConfig) -> bool {
+    let Ok(text) = std::fs::read_to_string(out.join("config.toml")) else {
+        return false;
+    };
+    toml::from_str::<RunConfig>(&text).is_ok_and(|c| &c == config)
 }
 
 /// Whether `out` holds a complete run of exactly `config`: its `summary.json` parses and
 /// its `config.toml` equals `config`.
 pub fn is_up_to_date(out: &Path, config: &RunConfig) -> bool {
-    if read_summary(out).is_err() {
-        return false;
-    }
-    let Ok(text) = std::fs::read_to_string(out.join("config.toml")) else {
-        return false;
-    };
-    toml::from_str::<RunConfig>(&text).is_ok_and(|c| &c == config)
+    read_summary(out).is_ok() && same_config(out, config)
+}
+
+/// Whether `out` holds an incomplete run of exactly `config` with a checkpoint.
+pub fn is_resumable(out: &Path, config: &RunConfig) -> bool {
+    !crate::run::is_complete(out)
+        && crate::run::checkpoint_dir(out).is_some()
+        && same_config(out, config)
 }
 
 /// Folders of the planned runs that are complete with their current config.

@@ -9,6 +9,7 @@
 pub mod aggregate;
 pub mod atomic;
 pub mod error;
+pub mod evaluate;
 pub mod experiment;
 pub mod figures;
 pub mod reproduce;

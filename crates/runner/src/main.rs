@@ -3,10 +3,12 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use pdmrl_agents::{PpoConfig, TrainerConfig, TrainerKind};
+use pdmrl_agents::{Algo, TrainerConfig, TrainerKind};
 use pdmrl_envs::Registry;
 use pdmrl_runner::rollout::{parse_actions, parse_state, rollout};
-use pdmrl_runner::run::{RunConfig, RunOptions, train_run};
+use pdmrl_runner::run::{
+    RunConfig, RunOptions, RunOutcome, read_run_config, resolve_agent, train_run,
+};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -14,7 +16,7 @@ use std::path::PathBuf;
 #[command(
     name = "pdmrl",
     version,
-    about = "Backpropagation-free reinforcement learning: train agents with bp or pdm, check environments"
+    about = "Backpropagation-free reinforcement learning: train agents with bp or pdm, evaluate them, check environments"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -23,12 +25,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train one agent and write metrics.csv, updates.csv, config.toml and summary.json to --out.
+    /// Train one agent and write metrics.csv, eval.csv, updates.csv, config.toml,
+    /// checkpoint/ and summary.json to --out (or continue a run with --resume DIR).
     Train {
         /// Gymnasium environment id.
         #[arg(long, default_value = "CartPole-v1")]
         env: String,
-        /// Algorithm.
+        /// Algorithm: ppo, a2c or reinforce (defaults per algorithm and env: see
+        /// `pdmrl_agents::config`).
         #[arg(long, default_value = "ppo")]
         algo: String,
         /// Trainer: bp (backprop), pdm (local pairwise distance matching), pdm_guided (PDM
@@ -38,15 +42,41 @@ enum Command {
         /// Run seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Environment steps (rounded down to whole iterations of num_envs * num_steps = 512).
-        #[arg(long, default_value_t = 500_000)]
-        total_steps: usize,
-        /// Output folder.
+        /// Environment steps (default: the algorithm's for this env; fixed-size batches
+        /// round it down to whole iterations).
         #[arg(long)]
-        out: PathBuf,
+        total_steps: Option<usize>,
+        /// Set a hyperparameter, as a TOML `key=value` of the agent config (repeatable),
+        /// e.g. `--set learning_rate=1e-3 --set hidden_sizes=[64,64,64]`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Output folder.
+        #[arg(long, required_unless_present = "resume", conflicts_with = "resume")]
+        out: Option<PathBuf>,
+        /// Continue the interrupted run in this folder from its checkpoint, with its saved
+        /// config.toml (the other run options are not allowed).
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["env", "algo", "trainer", "seed", "total_steps", "set", "force"])]
+        resume: Option<PathBuf>,
+        /// Write a checkpoint every this many updates (and after the last); 0: only the last.
+        #[arg(long, default_value_t = pdmrl_runner::run::DEFAULT_CHECKPOINT_EVERY)]
+        checkpoint_every: usize,
         /// Overwrite an output folder that already holds a complete run.
         #[arg(long)]
         force: bool,
+    },
+    /// Evaluate a run's saved policy: deterministic episodes (argmax / mean action) with
+    /// the saved normalisation statistics, frozen. Prints a JSON object.
+    Eval {
+        /// A run folder (or its checkpoint/ folder).
+        #[arg(long, value_name = "DIR")]
+        checkpoint: PathBuf,
+        /// Episodes, one per env copy.
+        #[arg(long, default_value_t = 10)]
+        episodes: usize,
+        /// Seed of the evaluation envs (default: the run's seed, as its evaluations during
+        /// training).
+        #[arg(long)]
+        seed: Option<u64>,
     },
     /// Environment tools.
     Env {
@@ -112,40 +142,78 @@ fn run(cli: Cli) -> Result<()> {
             trainer,
             seed,
             total_steps,
+            set,
             out,
+            resume,
+            checkpoint_every,
             force,
         } => {
-            if total_steps == 0 {
-                bail!("--total-steps must be at least 1 (got 0)");
-            }
-            let kind: TrainerKind = trainer.parse()?;
-            let config = RunConfig {
-                env_id: env,
-                algo,
-                seed,
-                trainer: TrainerConfig::new(kind),
-                ppo: PpoConfig {
-                    total_timesteps: total_steps,
-                    ..PpoConfig::default()
-                },
+            let (config, out) = match (resume.as_ref(), out) {
+                (Some(dir), _) => (read_run_config(dir)?, dir.clone()),
+                (None, Some(out)) => {
+                    let algo: Algo = algo.parse()?;
+                    let kind: TrainerKind = trainer.parse()?;
+                    let mut overrides = toml::Table::new();
+                    for kv in &set {
+                        let table: toml::Table = toml::from_str(kv).with_context(|| {
+                            format!("--set `{kv}` is not a TOML `key=value` (strings need quotes)")
+                        })?;
+                        overrides.extend(table);
+                    }
+                    if let Some(steps) = total_steps {
+                        if steps == 0 {
+                            bail!("--total-steps must be at least 1 (got 0)");
+                        }
+                        overrides
+                            .insert("total_timesteps".into(), toml::Value::Integer(steps as i64));
+                    }
+                    let agent = resolve_agent(&registry, &env, algo, &overrides)?;
+                    let config = RunConfig {
+                        env_id: env,
+                        seed,
+                        trainer: TrainerConfig::new(kind),
+                        agent,
+                    };
+                    (config, out)
+                }
+                (None, None) => bail!("give --out DIR (a new run) or --resume DIR"),
             };
             config.check(&registry)?;
-            let steps = (config.ppo.num_iterations() * config.ppo.batch_size()) as u64;
+            let steps = config.planned_steps() as u64;
             let bar = ProgressBar::new(steps).with_style(
                 ProgressStyle::with_template("[{bar:40}] {pos}/{len} steps  {per_sec}  ETA {eta}")
                     .expect("valid template")
                     .progress_chars("=> "),
             );
-            tracing::info!(env = %config.env_id, trainer = %kind, seed, steps, out = %out.display(), "training");
+            tracing::info!(
+                env = %config.env_id,
+                algo = %config.agent.algo,
+                trainer = %config.trainer.kind,
+                seed = config.seed,
+                steps,
+                out = %out.display(),
+                resume = resume.is_some(),
+                "training"
+            );
+            let progress = |n| bar.inc(n);
             let options = RunOptions {
                 force,
-                progress: &|n| bar.inc(n),
+                resume: resume.is_some(),
+                checkpoint_every,
+                ..RunOptions::new(&progress)
             };
-            let summary = train_run(&config, &registry, &out, &options)
+            let outcome = train_run(&config, &registry, &out, &options)
                 .with_context(|| format!("run into `{}` failed", out.display()))?;
             bar.finish_and_clear();
+            let RunOutcome::Complete(summary) = outcome else {
+                bail!(
+                    "the run stopped before its end; continue it with --resume {}",
+                    out.display()
+                );
+            };
             tracing::info!(
                 final_return_mean = summary.final_return_mean,
+                final_eval_return_mean = summary.final_eval_return_mean,
                 steps_per_second = format!("{:.0}", summary.steps_per_second),
                 "done"
             );
@@ -155,6 +223,21 @@ fn run(cli: Cli) -> Result<()> {
                 serde_json::to_string_pretty(&summary)?
             )
             .context("cannot write the summary to stdout")?;
+        }
+        Command::Eval {
+            checkpoint,
+            episodes,
+            seed,
+        } => {
+            let report =
+                pdmrl_runner::evaluate::evaluate_checkpoint(&registry, &checkpoint, episodes, seed)
+                    .with_context(|| format!("cannot evaluate `{}`", checkpoint.display()))?;
+            writeln!(
+                std::io::stdout().lock(),
+                "{}",
+                serde_json::to_string_pretty(&report)?
+            )
+            .context("cannot write the report to stdout")?;
         }
         Command::Env {
             command: EnvCommand::List,

@@ -70,7 +70,7 @@ pub fn reproduce(config: &Path, results: &Path, jobs: usize) -> Result<Reproduct
     let title = format!(
         "{}: {} on {}",
         experiment.name,
-        experiment.algo.to_uppercase(),
+        experiment.algo.name().to_uppercase(),
         experiment.env_id
     );
     let summary_md = dir.join("summary.md");

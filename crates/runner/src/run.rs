@@ -1,25 +1,31 @@
-//! One training run on disk: `config.toml`, `metrics.csv`, `updates.csv`, and, last and
-//! atomically, `summary.json`.
+//! One training run on disk: `config.toml`, `metrics.csv`, `updates.csv`, `eval.csv`,
+//! checkpoints, and, last and atomically, `summary.json`.
 //!
 //! | file | rows | columns |
 //! |---|---|---|
 //! | `metrics.csv` | one per finished training episode | `global_step, episodic_return, episodic_length` |
-//! | `updates.csv` | one per PPO iteration | `iteration, global_step, learning_rate, value_loss, policy_loss, entropy, old_approx_kl, approx_kl, clipfrac, explained_variance, grad_norm, sps`, then per hidden layer `{actor,critic}_l{k}_{local_loss,mean_distance,saturated,weight_norm,drift}` |
+//! | `eval.csv` | one per deterministic evaluation | `global_step, episodes, eval_return_mean, eval_return_std, eval_return_min, eval_return_max, returns` (space-separated) |
+//! | `updates.csv` | one per iteration | `iteration, global_step, learning_rate, value_loss, policy_loss, entropy, old_approx_kl, approx_kl, clipfrac, explained_variance, grad_norm, sps`, then per hidden layer `{actor,critic}_l{k}_{local_loss,mean_distance,saturated,weight_norm,drift}` |
+//! | `checkpoint/` | the last checkpoint | `model.safetensors` (CleanRL names, PyTorch layout), `state.safetensors`, `checkpoint.json`, `progress.json` |
+//! | `actions.bin` | every action sent to the envs (f32, little-endian) | replayed on resume to restore the envs |
 //! | `summary.json` | one object | see [`Summary`] |
 //!
-//! `metrics.csv` holds results only (no timings), so the same config and seed give the
-//! same bytes whatever the machine load or thread count.
+//! While a run trains, the CSV files have the suffix `.tmp`; they get their names when it
+//! completes. `metrics.csv` and `eval.csv` hold results only (no timings), so the same
+//! config and seed give the same bytes whatever the machine load or thread count, and a
+//! run resumed from a checkpoint gives the bytes of an uninterrupted one.
 
 use crate::atomic::{tmp_path, write_atomic};
 use crate::error::RunnerError;
-use pdmrl_agents::{Event, IterationStats, LayerStats, Ppo, PpoConfig, TrainerConfig};
-use pdmrl_envs::{Registry, SyncVectorEnv};
+use pdmrl_agents::{
+    Agent, AgentConfig, Algo, Checkpoint, CheckpointMeta, EvalRecord, Event, IterationStats,
+    LayerStats, TrainerConfig, checkpoint::decode_safetensors, checkpoint::encode_safetensors,
+};
+use pdmrl_envs::{ClipAction, Env, Registry, Space, SyncVectorEnv};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::io::{Seek, Write};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// Algorithms the runner knows.
-pub const ALGOS: [&str; 1] = ["ppo"];
 
 /// The fully resolved configuration of one run, written as `config.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,46 +33,113 @@ pub const ALGOS: [&str; 1] = ["ppo"];
 pub struct RunConfig {
     /// Gymnasium environment id, e.g. `CartPole-v1`.
     pub env_id: String,
-    /// Algorithm: `ppo`.
-    pub algo: String,
     /// Run seed; every RNG of the run derives from it.
     pub seed: u64,
     /// Trainer and local-rule options.
     pub trainer: TrainerConfig,
-    /// PPO hyperparameters (CleanRL names), including `total_timesteps`.
-    pub ppo: PpoConfig,
+    /// The algorithm (`agent.algo`) and its hyperparameters (CleanRL names), including
+    /// `total_timesteps`.
+    pub agent: AgentConfig,
+}
+
+/// Whether `env_id` has a continuous (`Box`) action space.
+///
+/// # Errors
+/// [`RunnerError::Env`] for an unknown id (with suggestions).
+pub fn is_continuous(registry: &Registry, env_id: &str) -> Result<bool, RunnerError> {
+    Ok(matches!(
+        registry.make(env_id)?.action_space(),
+        Space::Box { .. }
+    ))
+}
+
+/// The agent config of `algo` on `env_id`: [`AgentConfig::defaults`] for the algorithm,
+/// the env and its action space, with the keys of `overrides` (a TOML table of
+/// [`AgentConfig`] keys; `algo` is not allowed) set on top.
+///
+/// # Errors
+/// [`RunnerError::Env`] for an unknown env id; [`RunnerError::Input`] naming an unknown key
+/// or a value of the wrong type.
+pub fn resolve_agent(
+    registry: &Registry,
+    env_id: &str,
+    algo: Algo,
+    overrides: &toml::Table,
+) -> Result<AgentConfig, RunnerError> {
+    if overrides.contains_key("algo") {
+        return Err(RunnerError::Input(
+            "`agent.algo` is not allowed here: set the top-level `algo`".into(),
+        ));
+    }
+    let defaults = AgentConfig::defaults(algo, env_id, is_continuous(registry, env_id)?);
+    let mut table = toml::Table::try_from(&defaults)
+        .map_err(|e| RunnerError::Input(format!("cannot serialise the defaults: {e}")))?;
+    for (k, v) in overrides {
+        table.insert(k.clone(), v.clone());
+    }
+    toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| {
+            RunnerError::Input(format!("in the agent settings: {}", e.message()))
+        })
 }
 
 impl RunConfig {
-    /// Checks the algorithm name, the env id and every hyperparameter.
+    /// Checks the env id and every hyperparameter.
     ///
     /// # Errors
-    /// [`RunnerError::Input`] for an unknown algorithm, [`RunnerError::Env`] for an unknown
-    /// env id, [`RunnerError::Agent`] for hyperparameters.
+    /// [`RunnerError::Env`] for an unknown env id, [`RunnerError::Agent`] for
+    /// hyperparameters.
     pub fn check(&self, registry: &Registry) -> Result<(), RunnerError> {
-        if !ALGOS.contains(&self.algo.as_str()) {
-            return Err(RunnerError::Input(format!(
-                "unknown algo `{}`; known algos: {}",
-                self.algo,
-                ALGOS.join(", ")
-            )));
-        }
-        // Unknown ids give the registry's error with suggestions; PPO here is discrete-only.
-        let env = registry.make(&self.env_id)?;
-        if !matches!(env.action_space(), pdmrl_envs::Space::Discrete { .. }) {
-            return Err(RunnerError::Input(format!(
-                "`env_id` = `{}` has action space {}; algo `{}` supports discrete action spaces \
-                 only (continuous PPO is not implemented yet)",
-                self.env_id,
-                env.action_space(),
-                self.algo
-            )));
-        }
-        self.ppo.check()?;
+        // Unknown ids give the registry's error with suggestions.
+        registry.make(&self.env_id)?;
+        self.agent.check()?;
         self.trainer.check()?;
-        pdmrl_agents::check_trainer_fits(&self.ppo, &self.trainer)?;
+        pdmrl_agents::check_trainer_fits(&self.agent, &self.trainer)?;
         Ok(())
     }
+
+    /// Environment steps the run takes.
+    pub fn planned_steps(&self) -> usize {
+        self.agent.planned_steps()
+    }
+}
+
+/// `num_envs` copies of `env_id` from the registry; a continuous action space is wrapped in
+/// [`ClipAction`] (CleanRL's `gym.wrappers.ClipAction`), so the Gaussian's samples reach
+/// the env clipped to the space.
+///
+/// # Errors
+/// Any error of [`Registry::make`] or [`SyncVectorEnv::new`].
+pub fn make_envs(
+    registry: &Registry,
+    env_id: &str,
+    n: usize,
+) -> Result<SyncVectorEnv, RunnerError> {
+    let mut envs: Vec<Box<dyn Env>> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let env = registry.make(env_id)?;
+        envs.push(if matches!(env.action_space(), Space::Box { .. }) {
+            Box::new(ClipAction::new(env))
+        } else {
+            env
+        });
+    }
+    Ok(SyncVectorEnv::new(envs)?)
+}
+
+/// The agent of a run with its training and evaluation envs, freshly initialised.
+///
+/// # Errors
+/// Invalid configs or env errors.
+pub fn build_agent(config: &RunConfig, registry: &Registry) -> Result<Agent, RunnerError> {
+    let envs = make_envs(registry, &config.env_id, config.agent.num_envs)?;
+    let mut agent = Agent::new(config.agent.clone(), config.trainer, envs, config.seed)?;
+    if config.agent.eval_every > 0 {
+        let eval = make_envs(registry, &config.env_id, config.agent.eval_episodes)?;
+        agent = agent.with_eval_envs(eval)?;
+    }
+    Ok(agent)
 }
 
 /// Per-network final local-rule diagnostics (last iteration).
@@ -118,11 +191,11 @@ pub struct Summary {
     pub env_id: String,
     /// Algorithm.
     pub algo: String,
-    /// Trainer name (`bp`, `pdm`, `frozen`).
+    /// Trainer name (`bp`, `pdm`, `pdm_guided`, `frozen`).
     pub trainer: String,
     /// Run seed.
     pub seed: u64,
-    /// Environment steps taken (whole iterations: `num_iterations * num_envs * num_steps`).
+    /// Environment steps taken.
     pub total_steps: usize,
     /// Finished training episodes.
     pub episodes: usize,
@@ -130,7 +203,10 @@ pub struct Summary {
     /// NaN if none, stored as `null`).
     #[serde(with = "nan_as_null")]
     pub final_return_mean: f64,
-    /// Wall-clock seconds of training.
+    /// Mean return of the last deterministic evaluation (null without evaluations).
+    #[serde(with = "nan_as_null", default = "nan")]
+    pub final_eval_return_mean: f64,
+    /// Wall-clock seconds of training (summed over resumed sessions).
     pub wall_seconds: f64,
     /// `total_steps / wall_seconds`.
     pub steps_per_second: f64,
@@ -142,8 +218,58 @@ pub struct Summary {
 pub struct RunOptions<'a> {
     /// Overwrite an output folder that already holds a complete run.
     pub force: bool,
+    /// Continue from the folder's checkpoint (its `config.toml` must equal the config).
+    pub resume: bool,
+    /// Write a checkpoint every this many updates (and always after the last); 0 writes
+    /// only the last.
+    pub checkpoint_every: usize,
+    /// Stop, resumably, after this many updates in total (checkpoint written, no
+    /// `summary.json`): a run cut into slices, or an interruption in tests.
+    pub stop_after: Option<usize>,
     /// Called with the number of environment steps taken since the last call.
     pub progress: &'a (dyn Fn(u64) + Sync),
+}
+
+impl<'a> RunOptions<'a> {
+    /// Defaults: no force, no resume, a checkpoint every 10 updates, run to the end.
+    pub fn new(progress: &'a (dyn Fn(u64) + Sync)) -> Self {
+        RunOptions {
+            force: false,
+            resume: false,
+            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+            stop_after: None,
+            progress,
+        }
+    }
+}
+
+/// Updates between checkpoints by default.
+pub const DEFAULT_CHECKPOINT_EVERY: usize = 10;
+
+/// What happened to a run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunOutcome {
+    /// The run completed; its summary.
+    Complete(Summary),
+    /// The run stopped at `stop_after` updates, resumable from its checkpoint.
+    Stopped {
+        /// Updates done.
+        updates: usize,
+    },
+}
+
+/// Reads the `config.toml` of a run folder.
+///
+/// # Errors
+/// I/O errors naming the file; [`RunnerError::Config`] if it does not parse.
+pub fn read_run_config(dir: &Path) -> Result<RunConfig, RunnerError> {
+    let path = dir.join("config.toml");
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| RunnerError::io("cannot read", &path, e))?;
+    toml::from_str(&text).map_err(|e| RunnerError::Config {
+        path,
+        message: e.to_string(),
+    })
 }
 
 /// Whether `dir` holds a complete run (its `summary.json` exists).
@@ -151,21 +277,254 @@ pub fn is_complete(dir: &Path) -> bool {
     dir.join("summary.json").is_file()
 }
 
-/// Trains one run and writes its files into `out`.
-///
-/// `metrics.csv` and `updates.csv` are written to temporary names during the run and
-/// renamed at its end; `summary.json` is written last, atomically. A run that fails
-/// leaves no file that looks complete.
+/// The checkpoint folder of a run folder (`checkpoint/`, or `checkpoint.old/` if a
+/// replacement was interrupted between its two renames).
+pub fn checkpoint_dir(run_dir: &Path) -> Option<PathBuf> {
+    [CHECKPOINT, CHECKPOINT_OLD]
+        .into_iter()
+        .map(|d| run_dir.join(d))
+        .find(|d| d.join("checkpoint.json").is_file())
+}
+
+const CHECKPOINT: &str = "checkpoint";
+const CHECKPOINT_OLD: &str = "checkpoint.old";
+const CHECKPOINT_NEW: &str = "checkpoint.new";
+
+/// Where the run's files stood at a checkpoint (`checkpoint/progress.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Progress {
+    metrics_bytes: u64,
+    updates_bytes: u64,
+    eval_bytes: u64,
+    actions_bytes: u64,
+    /// Wall-clock seconds spent before this checkpoint.
+    wall_seconds: f64,
+}
+
+/// A checkpoint read from disk.
+pub struct LoadedCheckpoint {
+    /// The agent's part.
+    pub checkpoint: Checkpoint,
+    progress: Progress,
+}
+
+/// Reads the checkpoint of a run folder (or of a checkpoint folder itself).
 ///
 /// # Errors
-/// An invalid config, an `out` folder that holds a complete run (unless `force`), I/O
-/// errors naming the file, or a training error.
+/// [`RunnerError::Input`] if there is none; I/O and parse errors naming the file.
+pub fn read_checkpoint(dir: &Path) -> Result<LoadedCheckpoint, RunnerError> {
+    let ckpt = if dir.join("checkpoint.json").is_file() {
+        dir.to_path_buf()
+    } else {
+        checkpoint_dir(dir).ok_or_else(|| {
+            RunnerError::Input(format!(
+                "`{}` holds no checkpoint (no checkpoint/checkpoint.json)",
+                dir.display()
+            ))
+        })?
+    };
+    let read = |name: &str| {
+        let path = ckpt.join(name);
+        std::fs::read(&path).map_err(|e| RunnerError::io("cannot read", path, e))
+    };
+    let parse_err = |name: &str, message: String| RunnerError::Results {
+        path: ckpt.join(name),
+        message,
+    };
+    let meta: CheckpointMeta = serde_json::from_slice(&read("checkpoint.json")?)
+        .map_err(|e| parse_err("checkpoint.json", e.to_string()))?;
+    let progress: Progress = serde_json::from_slice(&read("progress.json")?)
+        .map_err(|e| parse_err("progress.json", e.to_string()))?;
+    let model = decode_safetensors(&read("model.safetensors")?)
+        .map_err(|e| parse_err("model.safetensors", e.to_string()))?;
+    let state = decode_safetensors(&read("state.safetensors")?)
+        .map_err(|e| parse_err("state.safetensors", e.to_string()))?;
+    Ok(LoadedCheckpoint {
+        checkpoint: Checkpoint { model, state, meta },
+        progress,
+    })
+}
+
+/// Writes a checkpoint folder next to the old one and swaps it in: `checkpoint.new/` is
+/// written in full, the old folder renamed to `checkpoint.old/`, the new one to
+/// `checkpoint/`, and the old one removed. An interruption at any point leaves one
+/// complete checkpoint ([`checkpoint_dir`] finds it).
+fn write_checkpoint(
+    run_dir: &Path,
+    ckpt: &Checkpoint,
+    progress: &Progress,
+) -> Result<(), RunnerError> {
+    let new = run_dir.join(CHECKPOINT_NEW);
+    let (cur, old) = (run_dir.join(CHECKPOINT), run_dir.join(CHECKPOINT_OLD));
+    remove_dir_if_exists(&new)?;
+    write_atomic(
+        &new.join("model.safetensors"),
+        &encode_safetensors(&ckpt.model)?,
+    )?;
+    write_atomic(
+        &new.join("state.safetensors"),
+        &encode_safetensors(&ckpt.state)?,
+    )?;
+    write_atomic(&new.join("checkpoint.json"), pretty(&ckpt.meta).as_bytes())?;
+    write_atomic(&new.join("progress.json"), pretty(progress).as_bytes())?;
+    if cur.is_dir() {
+        remove_dir_if_exists(&old)?;
+        std::fs::rename(&cur, &old).map_err(|e| RunnerError::io("cannot rename", &cur, e))?;
+    }
+    std::fs::rename(&new, &cur).map_err(|e| RunnerError::io("cannot rename into", &cur, e))?;
+    remove_dir_if_exists(&old)
+}
+
+/// Pretty JSON of a side file.
+fn pretty<T: Serialize>(v: &T) -> String {
+    serde_json::to_string_pretty(v).expect("side files serialise")
+}
+
+fn remove_dir_if_exists(dir: &Path) -> Result<(), RunnerError> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(RunnerError::io("cannot remove", dir, e)),
+    }
+}
+
+fn remove_file_if_exists(path: &Path) -> Result<(), RunnerError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(RunnerError::io("cannot remove", path, e)),
+    }
+}
+
+/// An append-mode file, truncated to `len` bytes (0 for a fresh one).
+fn open_truncated(path: &Path, len: u64) -> Result<std::fs::File, RunnerError> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| RunnerError::io("cannot open", path, e))?;
+    let have = f
+        .metadata()
+        .map_err(|e| RunnerError::io("cannot read", path, e))?
+        .len();
+    if have < len {
+        return Err(RunnerError::Input(format!(
+            "`{}` has {have} bytes, its checkpoint recorded {len}: the run folder was changed; start it again with --force",
+            path.display()
+        )));
+    }
+    f.set_len(len)
+        .map_err(|e| RunnerError::io("cannot truncate", path, e))?;
+    f.seek(std::io::SeekFrom::End(0))
+        .map_err(|e| RunnerError::io("cannot seek", path, e))?;
+    Ok(f)
+}
+
+/// The files a run writes as it goes.
+struct RunFiles {
+    metrics: csv::Writer<std::fs::File>,
+    updates: csv::Writer<std::fs::File>,
+    eval: csv::Writer<std::fs::File>,
+    actions: std::io::BufWriter<std::fs::File>,
+    paths: [PathBuf; 4],
+}
+
+impl RunFiles {
+    /// Opens the four files at the lengths of `progress` (fresh files if `None`).
+    fn open(out: &Path, progress: Option<&Progress>) -> Result<Self, RunnerError> {
+        let paths = [
+            tmp_path(&out.join("metrics.csv")),
+            tmp_path(&out.join("updates.csv")),
+            tmp_path(&out.join("eval.csv")),
+            out.join("actions.bin"),
+        ];
+        let lens = progress.map_or([0; 4], |p| {
+            [
+                p.metrics_bytes,
+                p.updates_bytes,
+                p.eval_bytes,
+                p.actions_bytes,
+            ]
+        });
+        let writer = |i: usize| -> Result<csv::Writer<std::fs::File>, RunnerError> {
+            Ok(csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(open_truncated(&paths[i], lens[i])?))
+        };
+        let mut files = RunFiles {
+            metrics: writer(0)?,
+            updates: writer(1)?,
+            eval: writer(2)?,
+            actions: std::io::BufWriter::new(open_truncated(&paths[3], lens[3])?),
+            paths,
+        };
+        if progress.is_none() {
+            files
+                .metrics
+                .write_record(["global_step", "episodic_return", "episodic_length"])
+                .map_err(files.csv_err(0))?;
+            files
+                .eval
+                .write_record([
+                    "global_step",
+                    "episodes",
+                    "eval_return_mean",
+                    "eval_return_std",
+                    "eval_return_min",
+                    "eval_return_max",
+                    "returns",
+                ])
+                .map_err(files.csv_err(2))?;
+        }
+        Ok(files)
+    }
+
+    fn csv_err(&self, i: usize) -> impl Fn(csv::Error) -> RunnerError + use<> {
+        let path = self.paths[i].clone();
+        move |e| RunnerError::io("cannot write", path.clone(), std::io::Error::other(e))
+    }
+
+    /// Flushes everything and returns the byte lengths `[metrics, updates, eval, actions]`.
+    fn flush(&mut self) -> Result<[u64; 4], RunnerError> {
+        let io = |i: usize, paths: &[PathBuf; 4]| {
+            let p = paths[i].clone();
+            move |e| RunnerError::io("cannot write", p, e)
+        };
+        self.metrics.flush().map_err(io(0, &self.paths))?;
+        self.updates.flush().map_err(io(1, &self.paths))?;
+        self.eval.flush().map_err(io(2, &self.paths))?;
+        self.actions.flush().map_err(io(3, &self.paths))?;
+        let mut lens = [0u64; 4];
+        for (i, len) in lens.iter_mut().enumerate() {
+            *len = std::fs::metadata(&self.paths[i])
+                .map_err(|e| RunnerError::io("cannot read", self.paths[i].clone(), e))?
+                .len();
+        }
+        Ok(lens)
+    }
+}
+
+/// Trains one run (or resumes it with [`RunOptions::resume`]) and writes its files into
+/// `out`.
+///
+/// A checkpoint is written every [`RunOptions::checkpoint_every`] updates and after the
+/// last; `summary.json` is written last, atomically. A run that fails keeps what it wrote
+/// (`*.csv.tmp` and the last good checkpoint) and leaves no file that looks complete: the
+/// error names the update, and `--resume` continues from the checkpoint.
+///
+/// # Errors
+/// An invalid config, an `out` folder that holds a complete run (unless `force`), a
+/// missing or mismatched checkpoint when resuming, I/O errors naming the file, or a
+/// training error.
 pub fn train_run(
     config: &RunConfig,
     registry: &Registry,
     out: &Path,
     options: &RunOptions<'_>,
-) -> Result<Summary, RunnerError> {
+) -> Result<RunOutcome, RunnerError> {
     config.check(registry)?;
     if is_complete(out) && !options.force {
         return Err(RunnerError::RunExists(out.to_path_buf()));
@@ -176,85 +535,145 @@ pub fn train_run(
         return Err(RunnerError::RunExists(out.to_path_buf()));
     }
     let summary_path = out.join("summary.json");
-    let metrics_path = out.join("metrics.csv");
-    let updates_path = out.join("updates.csv");
-    // The summary first: from here on the folder does not look complete. Then the files
-    // of an earlier run, so none is left beside this run's config.
-    for path in [&summary_path, &metrics_path, &updates_path] {
-        match std::fs::remove_file(path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(RunnerError::io("cannot remove", path.clone(), e)),
+    let config_path = out.join("config.toml");
+    let mut agent = build_agent(config, registry)?;
+    let (mut files, wall_before, mut returns) = if options.resume {
+        let saved = read_run_config(out)?;
+        if &saved != config {
+            return Err(RunnerError::Input(format!(
+                "`{}` differs from the config of this run; resume with the saved config (pdmrl train --resume {})",
+                config_path.display(),
+                out.display()
+            )));
         }
-    }
-    let config_text = toml::to_string(config)
-        .map_err(|e| RunnerError::Input(format!("cannot serialise config: {e}")))?;
-    write_atomic(&out.join("config.toml"), config_text.as_bytes())?;
-
-    let envs = SyncVectorEnv::from_registry(registry, &config.env_id, config.ppo.num_envs)?;
-    let mut ppo = Ppo::new(config.ppo.clone(), config.trainer, envs, config.seed)?;
-
-    let csv_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |e: csv::Error| RunnerError::io("cannot write", path.clone(), std::io::Error::other(e))
+        let loaded = read_checkpoint(out)?;
+        let actions_path = out.join("actions.bin");
+        let bytes = std::fs::read(&actions_path)
+            .map_err(|e| RunnerError::io("cannot read", &actions_path, e))?;
+        let n = (loaded.progress.actions_bytes as usize).min(bytes.len());
+        let log: Vec<f32> = bytes[..n]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        agent.restore(&loaded.checkpoint, &log)?;
+        let files = RunFiles::open(out, Some(&loaded.progress))?;
+        let returns = read_returns(&files.paths[0], loaded.progress.metrics_bytes)?;
+        (files, loaded.progress.wall_seconds, returns)
+    } else {
+        // The summary first: from here on the folder does not look complete. Then the
+        // files of an earlier run, so none is left beside this run's config.
+        for name in [
+            "summary.json",
+            "metrics.csv",
+            "updates.csv",
+            "eval.csv",
+            "actions.bin",
+        ] {
+            remove_file_if_exists(&out.join(name))?;
+        }
+        for d in [CHECKPOINT, CHECKPOINT_OLD, CHECKPOINT_NEW] {
+            remove_dir_if_exists(&out.join(d))?;
+        }
+        let config_text = toml::to_string(config)
+            .map_err(|e| RunnerError::Input(format!("cannot serialise config: {e}")))?;
+        write_atomic(&config_path, config_text.as_bytes())?;
+        (RunFiles::open(out, None)?, 0.0, Vec::new())
     };
-    let mut metrics =
-        csv::Writer::from_path(tmp_path(&metrics_path)).map_err(csv_err(&metrics_path))?;
-    metrics
-        .write_record(["global_step", "episodic_return", "episodic_length"])
-        .map_err(csv_err(&metrics_path))?;
-    let mut updates =
-        csv::Writer::from_path(tmp_path(&updates_path)).map_err(csv_err(&updates_path))?;
-
-    let start = Instant::now();
-    let mut returns: Vec<f64> = Vec::new();
+    let mut updates_header = agent.iteration() == 0;
     let mut last_stats: Option<IterationStats> = None;
-    let mut write_error: Option<RunnerError> = None;
-    let mut last_step = 0usize;
-    let result = ppo.train(&mut |event| {
-        let r = match event {
-            Event::Episode(ep) => {
-                returns.push(ep.episodic_return);
-                metrics
-                    .write_record([
-                        ep.global_step.to_string(),
-                        ep.episodic_return.to_string(),
-                        ep.episodic_length.to_string(),
-                    ])
-                    .map_err(csv_err(&metrics_path))
-            }
-            Event::Iteration(it) => {
-                (options.progress)((it.global_step - last_step) as u64);
-                last_step = it.global_step;
-                let sps = it.global_step as f64 / start.elapsed().as_secs_f64().max(1e-9);
-                let r = write_update(&mut updates, it, sps, last_stats.is_none())
-                    .map_err(csv_err(&updates_path));
-                last_stats = Some(it.clone());
-                r
-            }
-        };
-        if let Err(e) = r
-            && write_error.is_none()
-        {
-            write_error = Some(e);
+    let mut last_eval: Option<EvalRecord> = None;
+    let start = Instant::now();
+    let step0 = agent.global_step();
+    let mut last_step = step0;
+    (options.progress)(step0 as u64);
+    let checkpoint = |agent: &mut Agent, files: &mut RunFiles| -> Result<(), RunnerError> {
+        for v in agent.take_action_log() {
+            files
+                .actions
+                .write_all(&v.to_le_bytes())
+                .map_err(|e| RunnerError::io("cannot write", files.paths[3].clone(), e))?;
         }
-    });
-    result?;
-    if let Some(e) = write_error {
-        return Err(e);
+        let [metrics_bytes, updates_bytes, eval_bytes, actions_bytes] = files.flush()?;
+        let progress = Progress {
+            metrics_bytes,
+            updates_bytes,
+            eval_bytes,
+            actions_bytes,
+            wall_seconds: wall_before + start.elapsed().as_secs_f64(),
+        };
+        write_checkpoint(out, &agent.checkpoint(), &progress)
+    };
+    while !agent.is_done() {
+        if options.stop_after.is_some_and(|k| agent.iteration() >= k) {
+            checkpoint(&mut agent, &mut files)?;
+            return Ok(RunOutcome::Stopped {
+                updates: agent.iteration(),
+            });
+        }
+        let mut write_error: Option<RunnerError> = None;
+        let result = agent.iterate(&mut |event| {
+            let r = match event {
+                Event::Episode(ep) => {
+                    returns.push(ep.episodic_return);
+                    files
+                        .metrics
+                        .write_record([
+                            ep.global_step.to_string(),
+                            ep.episodic_return.to_string(),
+                            ep.episodic_length.to_string(),
+                        ])
+                        .map_err(files.csv_err(0))
+                }
+                Event::Iteration(it) => {
+                    (options.progress)((it.global_step - last_step) as u64);
+                    last_step = it.global_step;
+                    let secs = start.elapsed().as_secs_f64().max(1e-9);
+                    let sps = (it.global_step - step0) as f64 / secs;
+                    let r = write_update(&mut files.updates, it, sps, updates_header)
+                        .map_err(files.csv_err(1));
+                    updates_header = false;
+                    last_stats = Some(it.clone());
+                    r
+                }
+                Event::Evaluation(ev) => {
+                    last_eval = Some(ev.clone());
+                    write_eval(&mut files.eval, ev).map_err(files.csv_err(2))
+                }
+            };
+            if let Err(e) = r
+                && write_error.is_none()
+            {
+                write_error = Some(e);
+            }
+        });
+        if let Err(error) = result {
+            // Keep what was written; the last good checkpoint stays in place.
+            let _ = files.flush();
+            return Err(RunnerError::Training {
+                error,
+                metrics: files.paths[0].clone(),
+                checkpoint: checkpoint_dir(out)
+                    .map_or("none yet".to_string(), |d| format!("`{}`", d.display())),
+            });
+        }
+        if let Some(e) = write_error {
+            return Err(e);
+        }
+        let every = options.checkpoint_every;
+        if agent.is_done() || (every > 0 && agent.iteration().is_multiple_of(every)) {
+            checkpoint(&mut agent, &mut files)?;
+        }
     }
-    let wall_seconds = start.elapsed().as_secs_f64();
-    for (w, path) in [(&mut metrics, &metrics_path), (&mut updates, &updates_path)] {
-        w.flush()
-            .map_err(|e| RunnerError::io("cannot write", path.clone(), e))?;
-    }
-    drop((metrics, updates));
-    for path in [&metrics_path, &updates_path] {
-        std::fs::rename(tmp_path(path), path)
-            .map_err(|e| RunnerError::io("cannot rename into", path.clone(), e))?;
+    let wall_seconds = wall_before + start.elapsed().as_secs_f64();
+    files.flush()?;
+    let paths = files.paths.clone();
+    drop(files);
+    for (tmp, name) in paths.iter().zip(["metrics.csv", "updates.csv", "eval.csv"]) {
+        let path = out.join(name);
+        std::fs::rename(tmp, &path).map_err(|e| RunnerError::io("cannot rename into", path, e))?;
     }
 
-    let total_steps = ppo.global_step();
+    let total_steps = agent.global_step();
     let tail = &returns[returns.len().saturating_sub(10)..];
     let final_return_mean = if tail.is_empty() {
         f64::NAN
@@ -269,19 +688,43 @@ pub fn train_run(
         .unwrap_or_default();
     let summary = Summary {
         env_id: config.env_id.clone(),
-        algo: config.algo.clone(),
+        algo: config.agent.algo.name().to_string(),
         trainer: config.trainer.kind.name().to_string(),
         seed: config.seed,
         total_steps,
         episodes: returns.len(),
         final_return_mean,
+        final_eval_return_mean: last_eval.map_or(f64::NAN, |e| e.mean()),
         wall_seconds,
         steps_per_second: total_steps as f64 / wall_seconds.max(1e-9),
         final_layers,
     };
     let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
     write_atomic(&summary_path, json.as_bytes())?;
-    Ok(summary)
+    Ok(RunOutcome::Complete(summary))
+}
+
+/// The episodic returns in the first `len` bytes of a metrics CSV.
+fn read_returns(path: &Path, len: u64) -> Result<Vec<f64>, RunnerError> {
+    let bytes = std::fs::read(path).map_err(|e| RunnerError::io("cannot read", path, e))?;
+    let bytes = &bytes[..(len as usize).min(bytes.len())];
+    let mut reader = csv::Reader::from_reader(bytes);
+    let mut out = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| RunnerError::Results {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let r = record
+            .get(1)
+            .and_then(|v| v.parse::<f64>().ok())
+            .ok_or_else(|| RunnerError::Results {
+                path: path.to_path_buf(),
+                message: format!("row without a numeric episodic_return: {record:?}"),
+            })?;
+        out.push(r);
+    }
+    Ok(out)
 }
 
 /// Takes an exclusive advisory lock on `<dir>/.lock` for the life of the returned file, so
@@ -317,6 +760,24 @@ pub fn read_summary(dir: &Path) -> Result<Summary, RunnerError> {
         path,
         message: e.to_string(),
     })
+}
+
+fn write_eval(w: &mut csv::Writer<std::fs::File>, ev: &EvalRecord) -> Result<(), csv::Error> {
+    let n = ev.returns.len() as f64;
+    let mean = ev.mean();
+    let std = (ev.returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let min = ev.returns.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = ev.returns.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let all: Vec<String> = ev.returns.iter().map(f64::to_string).collect();
+    w.write_record([
+        ev.global_step.to_string(),
+        ev.returns.len().to_string(),
+        mean.to_string(),
+        std.to_string(),
+        min.to_string(),
+        max.to_string(),
+        all.join(" "),
+    ])
 }
 
 fn write_update(

@@ -72,7 +72,7 @@ fn unknown_algo_and_trainer() {
         "--out",
         p,
     ]);
-    assert_fails_with(&out, &["unknown algo `dqn`", "ppo"]);
+    assert_fails_with(&out, &["`algo` = dqn", "ppo, a2c, reinforce"]);
     let out = pdmrl(&[
         "train",
         "--trainer",
@@ -168,18 +168,108 @@ fn continuous_actions_are_checked() {
 }
 
 #[test]
-fn continuous_env_is_rejected_before_a_folder_is_made() {
-    let d = tmp("continuous");
+fn bad_settings_are_rejected_before_a_folder_is_made() {
+    let d = tmp("bad-set");
     let out_dir = d.path().join("run");
-    let out = pdmrl(&[
+    let o = out_dir.to_str().unwrap();
+    for (set, needles) in [
+        ("learning_rat=1e-3", &["learning_rat", "unknown field"][..]),
+        (
+            "learning_rate=fast",
+            &["--set `learning_rate=fast`", "TOML"][..],
+        ),
+        ("num_minibatches=7", &["num_minibatches", "divide"][..]),
+        ("algo=\"a2c\"", &["agent.algo", "top-level"][..]),
+    ] {
+        let out = pdmrl(&["train", "--env", "Pendulum-v1", "--set", set, "--out", o]);
+        assert_fails_with(&out, needles);
+        assert!(!out_dir.exists(), "nothing is written for an invalid run");
+    }
+    let out = pdmrl(&["train", "--resume", o]);
+    assert_fails_with(&out, &["config.toml"]);
+    let out = pdmrl(&["eval", "--checkpoint", o, "--episodes", "2"]);
+    assert_fails_with(&out, &["config.toml"]);
+}
+
+/// A continuous-action run (PPO on Pendulum-v1 with its per-env defaults, cut short),
+/// interrupted and resumed from the command line, then evaluated from its checkpoint.
+#[test]
+fn continuous_run_resumes_and_evaluates_from_the_command_line() {
+    let d = tmp("pendulum");
+    let p = d.path().to_str().unwrap();
+    let first = pdmrl(&[
         "train",
         "--env",
         "Pendulum-v1",
+        "--total-steps",
+        "8192",
+        "--seed",
+        "2",
+        "--set",
+        "eval_every=4096",
+        "--set",
+        "eval_episodes=3",
         "--out",
-        out_dir.to_str().unwrap(),
+        p,
     ]);
-    assert_fails_with(&out, &["Pendulum-v1", "discrete action spaces only"]);
-    assert!(!out_dir.exists(), "nothing is written for an invalid run");
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(summary["total_steps"], 8192);
+    assert!(
+        summary["final_eval_return_mean"]
+            .as_f64()
+            .is_some_and(f64::is_finite)
+    );
+    let config = std::fs::read_to_string(d.path().join("config.toml")).unwrap();
+    assert!(config.contains("gamma = 0.9") && config.contains("normalize_observation = true"));
+    // A complete run has nothing to resume.
+    let again = pdmrl(&["train", "--resume", p]);
+    assert_fails_with(&again, &["already holds a complete run"]);
+    // Resume after the summary is gone: the last checkpoint is the end; the run completes
+    // again with the same metrics.
+    let metrics = std::fs::read(d.path().join("metrics.csv")).unwrap();
+    std::fs::remove_file(d.path().join("summary.json")).unwrap();
+    for f in ["metrics.csv", "updates.csv", "eval.csv"] {
+        let from = d.path().join(f);
+        std::fs::rename(&from, d.path().join(format!("{f}.tmp"))).unwrap();
+    }
+    let resumed = pdmrl(&["train", "--resume", p]);
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert_eq!(
+        std::fs::read(d.path().join("metrics.csv")).unwrap(),
+        metrics
+    );
+    // Evaluation from the checkpoint, with the saved normalisation statistics.
+    let out = pdmrl(&["eval", "--checkpoint", p, "--episodes", "3"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["episodes"], 3);
+    assert_eq!(report["global_step"], 8192);
+    assert_eq!(report["lengths"], serde_json::json!([200, 200, 200]));
+    let mean = report["mean"].as_f64().unwrap();
+    // The run's own last evaluation used the same seed and episodes: the same number.
+    assert_eq!(mean, summary["final_eval_return_mean"].as_f64().unwrap());
+    let ckpt = d.path().join("checkpoint");
+    let out = pdmrl(&[
+        "eval",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--episodes",
+        "0",
+    ]);
+    assert_fails_with(&out, &["--episodes must be at least 1"]);
 }
 
 #[test]

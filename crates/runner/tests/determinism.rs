@@ -10,11 +10,11 @@ use std::path::Path;
 fn small(kind: TrainerKind, seed: u64) -> RunConfig {
     RunConfig {
         env_id: "CartPole-v1".into(),
-        algo: "ppo".into(),
         seed,
         trainer: pdmrl_agents::TrainerConfig::new(kind),
-        ppo: pdmrl_agents::PpoConfig {
+        agent: pdmrl_agents::AgentConfig {
             total_timesteps: 4096,
+            eval_every: 2048,
             ..Default::default()
         },
     }
@@ -28,10 +28,7 @@ fn read(p: &Path) -> String {
 fn same_seed_same_metrics() {
     let d = tempfile::tempdir().unwrap();
     let registry = Registry::with_builtins();
-    let options = RunOptions {
-        force: false,
-        progress: &|_| {},
-    };
+    let options = RunOptions::new(&|_| {});
     for kind in [TrainerKind::Bp, TrainerKind::Pdm] {
         let (a, b, c) = (
             d.path().join(format!("{kind}-a")),
@@ -116,7 +113,7 @@ fn invalid_experiment_files_are_rejected_before_any_run() {
             "unknown field `learnin_rate`",
         ),
         (
-            "name = \"x\"\nenv_id = \"CartPole-v1\"\nalgo = \"ppo\"\ntrainers = [\"bp\"]\nseeds = [1]\ntotal_timesteps = 2048\n[ppo]\nnum_minibatches = 3\n",
+            "name = \"x\"\nenv_id = \"CartPole-v1\"\nalgo = \"ppo\"\ntrainers = [\"bp\"]\nseeds = [1]\ntotal_timesteps = 2048\n[agent]\nnum_minibatches = 3\n",
             "num_minibatches",
         ),
     ];
@@ -135,8 +132,8 @@ fn invalid_experiment_files_are_rejected_before_any_run() {
             "`name`",
         ),
         (
-            format!("name = \"x\"\ntrainers = [\"bp\"]\n{base}[ppo]\ntotal_timesteps = 5\n"),
-            "`ppo.total_timesteps` is not allowed",
+            format!("name = \"x\"\ntrainers = [\"bp\"]\n{base}[agent]\ntotal_timesteps = 5\n"),
+            "`agent.total_timesteps` is not allowed",
         ),
         (
             format!("name = \"x\"\ntrainers = [\"bp\"]\n{base}[trainer]\nkind = \"pdm\"\n"),
@@ -149,18 +146,21 @@ fn invalid_experiment_files_are_rejected_before_any_run() {
             "pdm.guidance_weight",
         ),
         (
-            format!("name = \"x\"\ntrainers = [\"pdm\"]\n{base}[ppo]\nnum_minibatches = 512\n"),
+            format!("name = \"x\"\ntrainers = [\"pdm\"]\n{base}[agent]\nnum_minibatches = 512\n"),
             "num_minibatches",
         ),
-        // PPO here is discrete-only: a continuous env is rejected before any run starts.
         (
-            "name = \"x\"\nenv_id = \"Pendulum-v1\"\nalgo = \"ppo\"\ntrainers = [\"bp\"]\nseeds = [1]\ntotal_timesteps = 2048\n".to_string(),
-            "supports discrete action spaces only",
+            "name = \"x\"\nenv_id = \"Pendulum-v1\"\nalgo = \"dqn\"\ntrainers = [\"bp\"]\nseeds = [1]\ntotal_timesteps = 2048\n".to_string(),
+            "unknown variant `dqn`",
         ),
-        // toml reports the line of a bad key inside a section.
+        // A bad key of the agent section is named.
         (
-            format!("name = \"x\"\ntrainers = [\"bp\"]\n{base}[ppo]\nlearning_rat = 1.0\n"),
-            "line 8",
+            format!("name = \"x\"\ntrainers = [\"bp\"]\n{base}[agent]\nlearning_rat = 1.0\n"),
+            "unknown field `learning_rat`",
+        ),
+        (
+            format!("name = \"x\"\ntrainers = [\"bp\"]\n{base}[agent]\nalgo = \"a2c\"\n"),
+            "`agent.algo` is not allowed",
         ),
     ];
     let cases: Vec<(String, &str)> = cases
@@ -189,7 +189,7 @@ fn a_run_without_episodes_is_complete_and_summarised() {
     // One step per env per iteration over 512 envs: no CartPole episode can finish.
     std::fs::write(
         &config,
-        "name = \"noep\"\nenv_id = \"CartPole-v1\"\nalgo = \"ppo\"\ntrainers = [\"bp\"]\nseeds = [1]\ntotal_timesteps = 512\n[ppo]\nnum_envs = 512\nnum_steps = 1\n",
+        "name = \"noep\"\nenv_id = \"CartPole-v1\"\nalgo = \"ppo\"\ntrainers = [\"bp\"]\nseeds = [1]\ntotal_timesteps = 512\n[agent]\nnum_envs = 512\nnum_steps = 1\n",
     )
     .unwrap();
     let r = pdmrl_runner::reproduce::reproduce(&config, d.path(), 1).unwrap();
@@ -211,10 +211,7 @@ fn a_folder_being_written_is_locked() {
     std::fs::create_dir_all(&out).unwrap();
     let held = std::fs::File::create(out.join(".lock")).unwrap();
     held.lock().unwrap();
-    let options = RunOptions {
-        force: false,
-        progress: &|_| {},
-    };
+    let options = RunOptions::new(&|_| {});
     let err = train_run(
         &small(TrainerKind::Bp, 1),
         &Registry::with_builtins(),

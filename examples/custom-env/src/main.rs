@@ -11,7 +11,7 @@ mod corridor;
 use corridor::{Corridor, LENGTH};
 use pdmrl_agents::pdmrl_envs::rand::SeedableRng;
 use pdmrl_agents::pdmrl_envs::{EnvRng, EnvSpec, Registry, SyncVectorEnv};
-use pdmrl_agents::{Event, Ppo, PpoConfig, TrainerConfig, TrainerKind};
+use pdmrl_agents::{Agent, AgentConfig, Event, TrainerConfig, TrainerKind};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let total_timesteps = match std::env::args().nth(1) {
@@ -30,13 +30,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     registry.register(spec, |_kwargs| Ok(Box::new(Corridor::new())))?;
 
     // 2. Train PPO (CleanRL defaults) with each trainer, seed 1.
-    let config = PpoConfig {
+    let config = AgentConfig {
         total_timesteps,
-        ..PpoConfig::default()
+        ..AgentConfig::default()
     };
     for kind in TrainerKind::ALL {
         let envs = SyncVectorEnv::from_registry(&registry, "Corridor-v0", config.num_envs)?;
-        let mut ppo = Ppo::new(config.clone(), TrainerConfig::new(kind), envs, 1)?;
+        let mut ppo = Agent::new(config.clone(), TrainerConfig::new(kind), envs, 1)?;
         let mut returns = Vec::new();
         ppo.train(&mut |event| {
             if let Event::Episode(e) = event {
@@ -51,7 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let action = ppo.act(obs.view(), true, &mut EnvRng::seed_from_u64(0));
         println!(
             "{kind}: mean return of the last 20 episodes {mean:.2}; greedy action next to the goal {}",
-            action[0]
+            action.env_action(0)
         );
     }
     Ok(())

@@ -1,5 +1,5 @@
-//! Stateful wrappers of Gymnasium 1.4.0 (`gymnasium/wrappers/`): episode statistics and
-//! observation/reward normalisation. ([`crate::TimeLimit`] lives in its own module.)
+//! Wrappers of Gymnasium 1.4.0 (`gymnasium/wrappers/`): action clipping, episode
+//! statistics and observation/reward normalisation. ([`crate::TimeLimit`] lives in its own module.)
 //!
 //! Each wrapper is a generic struct `W<E: Env>` that implements [`crate::Env`] itself, so
 //! wrappers compose, and `W<Box<dyn Env>>` wraps an env made by the [`crate::Registry`].
@@ -36,10 +36,12 @@
 //! # Ok::<(), pdmrl_envs::EnvError>(())
 //! ```
 
+pub mod clip_action;
 pub mod episode_statistics;
 pub mod normalize;
 pub mod running_mean_std;
 
+pub use clip_action::ClipAction;
 pub use episode_statistics::{EpisodeRecord, EpisodeStatistics};
 pub use normalize::{
     NormalizeObservation, NormalizeObservationConfig, NormalizeReward, NormalizeRewardConfig,

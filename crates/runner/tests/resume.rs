@@ -1,0 +1,277 @@
+//! A run interrupted after update k and resumed from its checkpoint gives metrics.csv,
+//! eval.csv and final weights bit-identical to an uninterrupted run with the same seed;
+//! a run that fails keeps its metrics and its last good checkpoint.
+
+use pdmrl_agents::{AgentConfig, Algo, Pairs, PdmOptions, TrainerConfig, TrainerKind};
+use pdmrl_envs::{Action, Env, EnvError, EnvSpec, Info, Registry, Space, Step};
+use pdmrl_runner::RunnerError;
+use pdmrl_runner::run::{RunConfig, RunOptions, RunOutcome, read_checkpoint, train_run};
+use std::io::Write;
+use std::path::Path;
+
+fn bytes(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Trains `config` once straight through and once cut after `k` updates (checkpoints every
+/// `every`), with junk appended to the files after the cut as a crash would leave it, then
+/// resumed; compares the outputs byte for byte.
+fn assert_resume_is_exact(config: &RunConfig, k: usize, every: usize) {
+    let registry = Registry::with_builtins();
+    let d = tempfile::tempdir().unwrap();
+    let (a, b) = (d.path().join("straight"), d.path().join("resumed"));
+    let progress = |_| {};
+    let straight = train_run(config, &registry, &a, &RunOptions::new(&progress)).unwrap();
+    let RunOutcome::Complete(sa) = straight else {
+        panic!("not complete")
+    };
+    let cut = RunOptions {
+        checkpoint_every: every,
+        stop_after: Some(k),
+        ..RunOptions::new(&progress)
+    };
+    assert_eq!(
+        train_run(config, &registry, &b, &cut).unwrap(),
+        RunOutcome::Stopped { updates: k }
+    );
+    assert!(!b.join("summary.json").exists());
+    assert_eq!(read_checkpoint(&b).unwrap().checkpoint.meta.iteration, k);
+    // What a crash after the checkpoint leaves behind: rows and actions beyond it.
+    for f in ["metrics.csv.tmp", "eval.csv.tmp", "actions.bin"] {
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(b.join(f))
+            .unwrap();
+        file.write_all(b"999,junk,1\n").unwrap();
+    }
+    let resume = RunOptions {
+        resume: true,
+        checkpoint_every: every,
+        ..RunOptions::new(&progress)
+    };
+    let RunOutcome::Complete(sb) = train_run(config, &registry, &b, &resume).unwrap() else {
+        panic!("not complete")
+    };
+    for f in [
+        "metrics.csv",
+        "eval.csv",
+        "checkpoint/model.safetensors",
+        "checkpoint/state.safetensors",
+        "checkpoint/checkpoint.json",
+        "actions.bin",
+    ] {
+        assert!(
+            bytes(&a.join(f)) == bytes(&b.join(f)),
+            "{f} differs after resume"
+        );
+    }
+    assert!(bytes(&a.join("metrics.csv")).len() > 100);
+    assert_eq!(
+        (
+            sa.total_steps,
+            sa.episodes,
+            sa.final_return_mean.to_bits(),
+            sa.final_eval_return_mean.to_bits()
+        ),
+        (
+            sb.total_steps,
+            sb.episodes,
+            sb.final_return_mean.to_bits(),
+            sb.final_eval_return_mean.to_bits()
+        )
+    );
+    assert_eq!(sa.final_layers, sb.final_layers);
+    let updates = std::fs::read_to_string(b.join("updates.csv")).unwrap();
+    let iterations = config.agent.num_iterations();
+    if !config.agent.episode_batches() {
+        assert_eq!(
+            updates.lines().count(),
+            iterations + 1,
+            "one header, one row per update"
+        );
+    }
+}
+
+fn config(env_id: &str, kind: TrainerKind, agent: AgentConfig) -> RunConfig {
+    RunConfig {
+        env_id: env_id.into(),
+        seed: 11,
+        trainer: TrainerConfig::new(kind),
+        agent,
+    }
+}
+
+#[test]
+fn ppo_discrete_pdm_with_sampled_pairs_resumes_exactly() {
+    // Sampled pairs draw from the local rules' RNGs: their state must be restored too.
+    let mut c = config(
+        "CartPole-v1",
+        TrainerKind::PdmGuided,
+        AgentConfig {
+            total_timesteps: 512 * 6,
+            eval_every: 1024,
+            eval_episodes: 3,
+            ..AgentConfig::default()
+        },
+    );
+    c.trainer.pdm = PdmOptions {
+        pairs: Pairs::Sampled { k: 8 },
+        ..PdmOptions::default()
+    };
+    assert_resume_is_exact(&c, 3, 2);
+}
+
+#[test]
+fn ppo_continuous_with_normalisation_resumes_exactly() {
+    let agent = AgentConfig {
+        total_timesteps: 6 * 512,
+        num_envs: 2,
+        num_steps: 256,
+        num_minibatches: 8,
+        eval_every: 1000,
+        eval_episodes: 2,
+        ..AgentConfig::defaults(Algo::Ppo, "Pendulum-v1", true)
+    };
+    assert!(agent.normalize_observation && agent.normalize_reward);
+    assert_resume_is_exact(&config("Pendulum-v1", TrainerKind::Bp, agent), 4, 3);
+}
+
+#[test]
+fn reinforce_episode_batches_and_a2c_resume_exactly() {
+    let reinforce = AgentConfig {
+        total_timesteps: 3000,
+        eval_every: 1000,
+        eval_episodes: 2,
+        ..AgentConfig::defaults(Algo::Reinforce, "CartPole-v1", false)
+    };
+    assert_resume_is_exact(&config("CartPole-v1", TrainerKind::Pdm, reinforce), 5, 2);
+    let a2c = AgentConfig {
+        total_timesteps: 4000,
+        eval_every: 0,
+        ..AgentConfig::defaults(Algo::A2c, "CartPole-v1", false)
+    };
+    assert_resume_is_exact(&config("CartPole-v1", TrainerKind::Frozen, a2c), 37, 10);
+}
+
+/// One-step episodes whose reward becomes 3e38 (finite, but its sum overflows f32) after
+/// `explode_at` steps.
+struct Exploding {
+    t: usize,
+    explode_at: usize,
+}
+
+impl Env for Exploding {
+    fn id(&self) -> &str {
+        "Exploding-v0"
+    }
+    fn observation_space(&self) -> Space {
+        Space::box1(vec![-1.0], vec![1.0])
+    }
+    fn action_space(&self) -> Space {
+        Space::Discrete { n: 2 }
+    }
+    fn reset(&mut self, _seed: Option<u64>) -> (ndarray::Array1<f32>, Info) {
+        (ndarray::array![0.5], Info::new())
+    }
+    fn step(&mut self, _action: &Action) -> Result<Step, EnvError> {
+        self.t += 1;
+        Ok(Step {
+            observation: ndarray::array![(self.t % 7) as f32 / 7.0],
+            reward: if self.t > self.explode_at { 3e38 } else { 1.0 },
+            terminated: self.t.is_multiple_of(3),
+            truncated: false,
+            info: Info::new(),
+        })
+    }
+}
+
+#[test]
+fn a_failed_run_keeps_its_metrics_and_last_good_checkpoint() {
+    let mut registry = Registry::with_builtins();
+    registry
+        .register(
+            EnvSpec {
+                id: "Exploding-v0".into(),
+                max_episode_steps: None,
+            },
+            |_| {
+                Ok(Box::new(Exploding {
+                    t: 0,
+                    explode_at: 64 * 5 + 10,
+                }))
+            },
+        )
+        .unwrap();
+    let c = RunConfig {
+        env_id: "Exploding-v0".into(),
+        seed: 1,
+        trainer: TrainerConfig::default(),
+        agent: AgentConfig {
+            num_envs: 1,
+            num_steps: 64,
+            num_minibatches: 2,
+            total_timesteps: 64 * 20,
+            eval_every: 0,
+            ..AgentConfig::default()
+        },
+    };
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("run");
+    let options = RunOptions {
+        checkpoint_every: 2,
+        ..RunOptions::new(&|_| {})
+    };
+    let err = train_run(&c, &registry, &out, &options).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, RunnerError::Training { .. }), "{err:?}");
+    assert!(msg.contains("update 6") && msg.contains("critic"), "{msg}");
+    assert!(
+        msg.contains("metrics.csv.tmp") && msg.contains("checkpoint"),
+        "{msg}"
+    );
+    // The metrics of the episodes before the failure are on disk, and the checkpoint is
+    // the last good one (after update 4), not a broken one.
+    let metrics = std::fs::read_to_string(out.join("metrics.csv.tmp")).unwrap();
+    assert!(metrics.lines().count() > 100, "{metrics}");
+    assert_eq!(read_checkpoint(&out).unwrap().checkpoint.meta.iteration, 4);
+    assert!(!out.join("summary.json").exists());
+}
+
+/// A checkpoint of one run does not resume a different one.
+#[test]
+fn resume_refuses_a_different_config() {
+    let registry = Registry::with_builtins();
+    let d = tempfile::tempdir().unwrap();
+    let c = config(
+        "CartPole-v1",
+        TrainerKind::Bp,
+        AgentConfig {
+            total_timesteps: 2048,
+            eval_every: 0,
+            ..AgentConfig::default()
+        },
+    );
+    let progress = |_| {};
+    let cut = RunOptions {
+        stop_after: Some(1),
+        ..RunOptions::new(&progress)
+    };
+    train_run(&c, &registry, d.path(), &cut).unwrap();
+    let other = RunConfig {
+        seed: 12,
+        ..c.clone()
+    };
+    let resume = RunOptions {
+        resume: true,
+        ..RunOptions::new(&progress)
+    };
+    let err = train_run(&other, &registry, d.path(), &resume)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("differs from the config"), "{err}");
+    // Nothing was lost: the right config still resumes.
+    assert!(matches!(
+        train_run(&c, &registry, d.path(), &resume).unwrap(),
+        RunOutcome::Complete(_)
+    ));
+}
