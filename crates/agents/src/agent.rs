@@ -418,18 +418,23 @@ impl Agent {
         let signals = self.model.config().signals();
         self.snapshot_probe(&b_obs);
         let mut inds: Vec<usize> = (0..batch).collect();
+        // Episode batches vary in size: cut them into near-equal minibatches of at least 2
+        // rows (pairs for the local rule), fewer than `num_minibatches` if need be.
         let num_mb = if c.episode_batches() {
             c.num_minibatches.min((batch / 2).max(1))
         } else {
             c.num_minibatches
         };
-        let mb_size = batch.div_ceil(num_mb);
+        let bounds: Vec<(usize, usize)> = (0..num_mb)
+            .map(|k| (k * batch / num_mb, (k + 1) * batch / num_mb))
+            .collect();
         let mut sums = LossSums::default();
         let mut actor_layers = LayerSums::default();
         let mut critic_layers = LayerSums::default();
         'epochs: for _epoch in 0..c.update_epochs {
             inds.shuffle(&mut self.shuffle_rng);
-            for (k, mb) in inds.chunks(mb_size).enumerate() {
+            for (k, &(lo, hi)) in bounds.iter().enumerate() {
+                let mb = &inds[lo..hi];
                 let mb_obs = b_obs.select(Axis(0), mb);
                 let mb_actions = match &b_actions {
                     Actions::Discrete(a) => Actions::Discrete(mb.iter().map(|&j| a[j]).collect()),
@@ -443,9 +448,15 @@ impl Agent {
                     normalize_advantages(&mut mb_adv);
                 }
                 // Guidance signals of `pdm_guided` (docs/method.md): by default the raw
-                // advantages for the actor, the returns for the critic.
+                // advantages for the actor (REINFORCE: the returns-to-go, the signal that
+                // weighs its policy gradient), the returns for the critic.
+                let actor_adv = if c.algo == Algo::Reinforce {
+                    &mb_returns
+                } else {
+                    &raw_adv
+                };
                 let guidance = (
-                    guidance_signal(signals.0, &raw_adv, &mb_returns),
+                    guidance_signal(signals.0, actor_adv, &mb_returns),
                     guidance_signal(signals.1, &raw_adv, &mb_returns),
                 );
                 let (mb_old_logp, mb_old_v) = (pick(&b_logprobs), pick(&b_values));
@@ -847,7 +858,16 @@ pub fn check_trainer_fits(config: &AgentConfig, trainer: &TrainerConfig) -> Resu
         });
     }
     if config.episode_batches() {
-        return Ok(()); // batch sizes vary; the update keeps minibatches at >= 2 rows
+        // Batch sizes vary; the update keeps minibatches at >= 2 rows, but no fixed `k`
+        // fits every size.
+        if let pdmrl_local_loss::Pairs::Sampled { k } = trainer.pdm.pairs {
+            return Err(AgentError::InvalidConfig {
+                name: "trainer.pdm.pairs.sampled.k",
+                value: k.to_string(),
+                allowed: "sampled pairs need fixed-size minibatches: use batch = \"steps\" with REINFORCE".into(),
+            });
+        }
+        return Ok(());
     }
     if let pdmrl_local_loss::Pairs::Sampled { k } = trainer.pdm.pairs
         && k >= config.minibatch_size()
@@ -1311,6 +1331,18 @@ impl Agent {
                 self.trainer()
             )));
         }
+        for t in ckpt.model.iter().chain(&ckpt.state) {
+            let finite = match &t.data {
+                crate::checkpoint::TensorData::F32(v) => v.iter().all(|x| x.is_finite()),
+                crate::checkpoint::TensorData::F64(v) => v.iter().all(|x| x.is_finite()),
+            };
+            if !finite {
+                return Err(AgentError::Checkpoint(format!(
+                    "tensor `{}` holds a NaN or infinite value: the checkpoint is corrupt",
+                    t.name
+                )));
+            }
+        }
         self.load_policy(ckpt)?;
         // Envs: replay.
         let stride = self.action_log_stride();
@@ -1324,7 +1356,7 @@ impl Agent {
         }
         let n = self.config.num_envs;
         let mut last = self.next_obs_raw.clone();
-        for chunk in action_log[..needed].chunks(stride) {
+        for (k, chunk) in action_log[..needed].chunks(stride).enumerate() {
             let actions: Vec<Action> = match self.policy {
                 PolicyKind::Categorical { .. } => chunk
                     .iter()
@@ -1336,7 +1368,17 @@ impl Agent {
                     })
                     .collect(),
             };
-            last = self.envs.step(&actions)?.observations;
+            last = self
+                .envs
+                .step(&actions)
+                .map_err(|e| {
+                    AgentError::Checkpoint(format!(
+                        "replaying logged vector step {} of {}: {e}",
+                        k + 1,
+                        m.vector_steps
+                    ))
+                })?
+                .observations;
         }
         let obs_dim = self.envs.obs_dim();
         let saved_raw = ckpt.f32("next_obs_raw", &[n, obs_dim])?;
@@ -1346,7 +1388,7 @@ impl Agent {
             .any(|(a, b)| a.to_bits() != b.to_bits())
         {
             return Err(AgentError::Checkpoint(format!(
-                "replaying {} logged steps of `{}` did not reproduce the saved observation: the env is not deterministic, so this run cannot be resumed exactly",
+                "replaying {} logged steps of `{}` did not reproduce the saved observation: the action log or the seed was changed, or the env is not deterministic; this run cannot be resumed exactly",
                 m.vector_steps,
                 self.envs.envs()[0].id()
             )));

@@ -143,7 +143,8 @@ pub struct AgentConfig {
     pub vf_coef: f64,
     /// Global gradient-norm clip (CleanRL 0.5).
     pub max_grad_norm: f64,
-    /// Stop an iteration's epochs early when approx_kl exceeds this (CleanRL None).
+    /// Stop an iteration's epochs early when approx_kl exceeds this (CleanRL None; PPO
+    /// only).
     pub target_kl: Option<f64>,
     /// Adam epsilon (CleanRL 1e-5).
     pub adam_eps: f64,
@@ -169,7 +170,8 @@ pub struct AgentConfig {
     /// REINFORCE: standardise the returns-to-go over each batch before they are used as
     /// value targets and policy weights (a common variance reduction; default false).
     pub normalize_returns: bool,
-    /// Initial value of every component of a Gaussian policy's log-std (CleanRL 0).
+    /// Initial value of every component of a Gaussian policy's log-std (CleanRL 0), in
+    /// `[LOG_STD_MIN, LOG_STD_MAX] = [-20, 2]`.
     pub init_log_std: f64,
     /// Normalise observations with running statistics over every env copy (Gymnasium's
     /// `NormalizeObservation` as CleanRL's `ppo_continuous_action.py` applies it; shared
@@ -455,8 +457,15 @@ impl AgentConfig {
         if !positive(self.adam_eps) {
             return bad("adam_eps", self.adam_eps, "must be finite and > 0");
         }
-        if !self.init_log_std.is_finite() {
-            return bad("init_log_std", self.init_log_std, "must be finite");
+        let (lo, hi) = (crate::policy::LOG_STD_MIN, crate::policy::LOG_STD_MAX);
+        if !(lo..=hi).contains(&self.init_log_std) {
+            return bad(
+                "init_log_std",
+                self.init_log_std,
+                &format!(
+                    "must be in [{lo}, {hi}], the range the Gaussian clamps the log-std to (outside it the log-std gets no gradient and never moves)"
+                ),
+            );
         }
         if !positive(self.obs_clip) {
             return bad("obs_clip", self.obs_clip, "must be finite and > 0");

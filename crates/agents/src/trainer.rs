@@ -93,6 +93,8 @@ pub enum GuidanceSignal {
     /// The advantage estimate (GAE) of each sample, before the minibatch normalisation of
     /// `norm_adv` (the raw estimate: normalising would not change the normalised distances
     /// of the rule's `mean`/`max` modes, and keeps the signal comparable across minibatches).
+    /// For the actor under REINFORCE: the return-to-go (docs/method.md), whether or not a
+    /// baseline is subtracted from it in the loss.
     Advantage,
     /// The return (value target) of each sample.
     Return,
@@ -603,8 +605,11 @@ impl ActorCritic {
     /// With `diagnose`, per-layer statistics are measured even when the trainer does not
     /// compute the local loss itself.
     ///
+    /// A minibatch of one row has no pairs: the local rule neither steps nor measures the
+    /// hidden layers then (only the heads learn from it, or everything under `bp`).
+    ///
     /// # Errors
-    /// A local-rule error (e.g. a minibatch of one row).
+    /// A local-rule error (e.g. sampled pairs with `k` at least the minibatch size).
     pub fn update(
         &mut self,
         obs: ArrayView2<f32>,
@@ -613,6 +618,8 @@ impl ActorCritic {
         diagnose: bool,
         loss: &mut HeadLoss<'_>,
     ) -> Result<UpdateReport, AgentError> {
+        let has_pairs = obs.nrows() >= 2;
+        let diagnose = diagnose && has_pairs;
         let mut report = UpdateReport::default();
         match &mut self.state {
             State::Backprop { adam } => {
@@ -671,7 +678,7 @@ impl ActorCritic {
                 critic_hidden,
                 train_hidden,
             } => {
-                let train = *train_hidden;
+                let train = *train_hidden && has_pairs;
                 let features = self.config.features;
                 let (a_feat, a_stats) = local_forward(
                     &mut self.actor,

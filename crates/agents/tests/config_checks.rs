@@ -213,3 +213,68 @@ fn non_discrete_or_empty_action_space_is_rejected() {
         "{err}"
     );
 }
+
+/// Minibatches of one row have no pairs: they train the heads (everything under `bp`)
+/// and skip the local rule, instead of failing mid-run. REINFORCE's episode batches, cut
+/// at the step budget, can end on a one-step batch.
+#[test]
+fn one_row_minibatches_train_instead_of_failing() {
+    use pdmrl_agents::Algo;
+    let registry = Registry::with_builtins();
+    let cases = [
+        // bp with a one-row minibatch (its diagnostics need pairs).
+        (
+            AgentConfig {
+                num_envs: 1,
+                num_steps: 1,
+                num_minibatches: 1,
+                total_timesteps: 64,
+                eval_every: 0,
+                ..AgentConfig::default()
+            },
+            TrainerKind::Bp,
+        ),
+        // REINFORCE whose last episode batch is cut to one step by the budget.
+        (
+            AgentConfig {
+                total_timesteps: 243,
+                eval_every: 0,
+                ..AgentConfig::defaults(Algo::Reinforce, "CartPole-v1", false)
+            },
+            TrainerKind::Pdm,
+        ),
+        // Many minibatches of a small episode batch.
+        (
+            AgentConfig {
+                total_timesteps: 3000,
+                num_minibatches: 32,
+                eval_every: 0,
+                ..AgentConfig::defaults(Algo::Reinforce, "CartPole-v1", false)
+            },
+            TrainerKind::Pdm,
+        ),
+    ];
+    for (config, kind) in cases {
+        let envs = SyncVectorEnv::from_registry(&registry, "CartPole-v1", config.num_envs).unwrap();
+        let total = config.total_timesteps;
+        let mut agent = Agent::new(config, TrainerConfig::new(kind), envs, 0).unwrap();
+        agent.train(&mut |_| {}).unwrap();
+        assert!(agent.global_step() >= total.min(64));
+    }
+    // Sampled pairs need fixed-size minibatches: refused with episode batches.
+    let mut trainer = TrainerConfig::new(TrainerKind::Pdm);
+    trainer.pdm.pairs = pdmrl_agents::Pairs::Sampled { k: 8 };
+    let err = Agent::new(
+        AgentConfig::defaults(Algo::Reinforce, "CartPole-v1", false),
+        trainer,
+        cartpole(1),
+        0,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains("pairs.sampled") && err.contains("batch = \"steps\""),
+        "{err}"
+    );
+}

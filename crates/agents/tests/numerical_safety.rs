@@ -182,26 +182,29 @@ fn non_finite_parameters_are_named_by_network_and_layer() {
     assert!(msg.contains("parameter of hidden layer 1"), "{msg}");
 }
 
-/// A Gaussian policy whose log-std starts at -120 or +50 trains without panics and with
-/// finite losses: the distribution uses the clamped log-std.
+/// A Gaussian policy whose log-std is driven to -120 or +50 trains without panics and with
+/// finite losses: the distribution uses the clamped log-std. As a starting value such a
+/// log-std is refused by the config (it would never move).
 #[test]
-fn extreme_initial_log_std_trains_finitely() {
+fn extreme_log_std_trains_finitely_and_is_refused_as_a_start() {
     let registry = Registry::with_builtins();
-    for init_log_std in [-120.0, 50.0] {
-        let config = AgentConfig {
-            init_log_std,
-            total_timesteps: 2 * 1024,
-            num_envs: 1,
-            num_steps: 1024,
-            num_minibatches: 16,
-            eval_every: 0,
-            ..AgentConfig::defaults(Algo::Ppo, "MountainCarContinuous-v0", true)
-        };
-        let envs = SyncVectorEnv::new(vec![Box::new(ClipAction::new(
+    let envs = || {
+        SyncVectorEnv::new(vec![Box::new(ClipAction::new(
             registry.make("MountainCarContinuous-v0").unwrap(),
         ))])
-        .unwrap();
-        let mut agent = Agent::new(config, TrainerConfig::default(), envs, 1).unwrap();
+        .unwrap()
+    };
+    let config = AgentConfig {
+        total_timesteps: 2 * 1024,
+        num_envs: 1,
+        num_steps: 1024,
+        num_minibatches: 16,
+        eval_every: 0,
+        ..AgentConfig::defaults(Algo::Ppo, "MountainCarContinuous-v0", true)
+    };
+    for log_std in [-120.0f32, 50.0] {
+        let mut agent = Agent::new(config.clone(), TrainerConfig::default(), envs(), 1).unwrap();
+        agent.model_mut().log_std = Some(ndarray::array![log_std]);
         let mut losses = Vec::new();
         agent
             .train(&mut |e| {
@@ -214,8 +217,20 @@ fn extreme_initial_log_std_trains_finitely() {
         for (p, v, h) in losses {
             assert!(
                 p.is_finite() && v.is_finite() && h.is_finite(),
-                "{init_log_std}: {p} {v} {h}"
+                "{log_std}: {p} {v} {h}"
             );
         }
+        let bad = AgentConfig {
+            init_log_std: f64::from(log_std),
+            ..config.clone()
+        };
+        let err = Agent::new(bad, TrainerConfig::default(), envs(), 1)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("init_log_std") && err.contains("[-20, 2]"),
+            "{err}"
+        );
     }
 }

@@ -48,8 +48,11 @@ pub fn evaluate_checkpoint(
     episodes: usize,
     seed: Option<u64>,
 ) -> Result<EvalReport, RunnerError> {
-    if episodes == 0 {
-        return Err(RunnerError::Input("--episodes must be at least 1".into()));
+    let max = pdmrl_agents::config::MAX_NUM_ENVS;
+    if !(1..=max).contains(&episodes) {
+        return Err(RunnerError::Input(format!(
+            "--episodes must be in 1..={max} (one env copy per episode), got {episodes}"
+        )));
     }
     let run_dir = if dir.join("checkpoint.json").is_file() {
         dir.parent().unwrap_or(dir)

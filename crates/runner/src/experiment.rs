@@ -121,6 +121,15 @@ impl Experiment {
                 ),
             ));
         }
+        if ["figures", "memory"].contains(&experiment.name.as_str()) {
+            return Err(config_error(
+                path,
+                format!(
+                    "`name` = {:?} is reserved: results/{}/ holds the project's own output",
+                    experiment.name, experiment.name
+                ),
+            ));
+        }
         Ok(experiment)
     }
 

@@ -7,7 +7,8 @@ use pdmrl_agents::{Algo, TrainerConfig, TrainerKind};
 use pdmrl_envs::Registry;
 use pdmrl_runner::rollout::{parse_actions, parse_state, rollout};
 use pdmrl_runner::run::{
-    RunConfig, RunOptions, RunOutcome, read_run_config, resolve_agent, train_run,
+    RunConfig, RunOptions, RunOutcome, is_complete, merge_tables, read_run_config, resolve_agent,
+    resolve_trainer, train_run,
 };
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -46,8 +47,10 @@ enum Command {
         /// round it down to whole iterations).
         #[arg(long)]
         total_steps: Option<usize>,
-        /// Set a hyperparameter, as a TOML `key=value` of the agent config (repeatable),
-        /// e.g. `--set learning_rate=1e-3 --set hidden_sizes=[64,64,64]`.
+        /// Set a hyperparameter, as a TOML `key=value` of the agent config, or of the
+        /// trainer options under `trainer.` (repeatable), e.g. `--set learning_rate=1e-3
+        /// --set hidden_sizes=[64,64,64] --set trainer.local_lr=1e-4
+        /// --set trainer.pdm.normalize="none"`.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
         /// Output folder.
@@ -149,7 +152,15 @@ fn run(cli: Cli) -> Result<()> {
             force,
         } => {
             let (config, out) = match (resume.as_ref(), out) {
-                (Some(dir), _) => (read_run_config(dir)?, dir.clone()),
+                (Some(dir), _) => {
+                    if is_complete(dir) {
+                        bail!(
+                            "`{}` holds a complete run (its summary.json exists): nothing to resume",
+                            dir.display()
+                        );
+                    }
+                    (read_run_config(dir)?, dir.clone())
+                }
                 (None, Some(out)) => {
                     let algo: Algo = algo.parse()?;
                     let kind: TrainerKind = trainer.parse()?;
@@ -158,20 +169,32 @@ fn run(cli: Cli) -> Result<()> {
                         let table: toml::Table = toml::from_str(kv).with_context(|| {
                             format!("--set `{kv}` is not a TOML `key=value` (strings need quotes)")
                         })?;
-                        overrides.extend(table);
+                        merge_tables(&mut overrides, &table);
                     }
                     if let Some(steps) = total_steps {
                         if steps == 0 {
                             bail!("--total-steps must be at least 1 (got 0)");
                         }
-                        overrides
-                            .insert("total_timesteps".into(), toml::Value::Integer(steps as i64));
+                        let steps = i64::try_from(steps).map_err(|_| {
+                            anyhow::anyhow!(
+                                "--total-steps {steps} is too large (at most {})",
+                                i64::MAX
+                            )
+                        })?;
+                        overrides.insert("total_timesteps".into(), toml::Value::Integer(steps));
                     }
+                    let trainer = match overrides.remove("trainer") {
+                        Some(toml::Value::Table(t)) => resolve_trainer(kind, &t)?,
+                        Some(other) => bail!(
+                            "--set trainer={other} is not a table of trainer options; set them one by one, e.g. --set trainer.local_lr=1e-4"
+                        ),
+                        None => TrainerConfig::new(kind),
+                    };
                     let agent = resolve_agent(&registry, &env, algo, &overrides)?;
                     let config = RunConfig {
                         env_id: env,
                         seed,
-                        trainer: TrainerConfig::new(kind),
+                        trainer,
                         agent,
                     };
                     (config, out)

@@ -74,13 +74,49 @@ pub fn resolve_agent(
     let defaults = AgentConfig::defaults(algo, env_id, is_continuous(registry, env_id)?);
     let mut table = toml::Table::try_from(&defaults)
         .map_err(|e| RunnerError::Input(format!("cannot serialise the defaults: {e}")))?;
-    for (k, v) in overrides {
-        table.insert(k.clone(), v.clone());
-    }
+    merge_tables(&mut table, overrides);
     toml::Value::Table(table)
         .try_into()
         .map_err(|e: toml::de::Error| {
             RunnerError::Input(format!("in the agent settings: {}", e.message()))
+        })
+}
+
+/// Sets the keys of `overrides` on `base`, merging tables key by key (so `pdm.normalize`
+/// changes one key of the `pdm` table and keeps the others).
+pub fn merge_tables(base: &mut toml::Table, overrides: &toml::Table) {
+    for (k, v) in overrides {
+        match (base.get_mut(k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge_tables(b, o),
+            _ => {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+/// The trainer options of `kind` ([`TrainerConfig::new`]) with the keys of `overrides` (a
+/// TOML table of [`TrainerConfig`] keys, e.g. `local_lr`, `guidance.weight`,
+/// `pdm.normalize`; not `kind`) set on top.
+///
+/// # Errors
+/// [`RunnerError::Input`] naming an unknown key or a value of the wrong type.
+pub fn resolve_trainer(
+    kind: pdmrl_agents::TrainerKind,
+    overrides: &toml::Table,
+) -> Result<TrainerConfig, RunnerError> {
+    if overrides.contains_key("kind") {
+        return Err(RunnerError::Input(
+            "`trainer.kind` is not allowed here: choose the trainer with --trainer".into(),
+        ));
+    }
+    let mut table = toml::Table::try_from(TrainerConfig::new(kind))
+        .map_err(|e| RunnerError::Input(format!("cannot serialise the trainer defaults: {e}")))?;
+    merge_tables(&mut table, overrides);
+    toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| {
+            RunnerError::Input(format!("in the trainer settings: {}", e.message()))
         })
 }
 
@@ -300,6 +336,14 @@ struct Progress {
     actions_bytes: u64,
     /// Wall-clock seconds spent before this checkpoint.
     wall_seconds: f64,
+    /// The run's `config.toml` when the checkpoint was written: a resume refuses an
+    /// edited config.
+    config: String,
+    /// The last iteration's layer diagnostics and evaluation mean, for the summary of a
+    /// run resumed after its last update.
+    final_layers: FinalLayers,
+    #[serde(with = "nan_as_null")]
+    final_eval_return_mean: f64,
 }
 
 /// A checkpoint read from disk.
@@ -537,6 +581,10 @@ pub fn train_run(
     let summary_path = out.join("summary.json");
     let config_path = out.join("config.toml");
     let mut agent = build_agent(config, registry)?;
+    let config_text = toml::to_string(config)
+        .map_err(|e| RunnerError::Input(format!("cannot serialise config: {e}")))?;
+    let mut last_layers = FinalLayers::default();
+    let mut last_eval_mean = f64::NAN;
     let (mut files, wall_before, mut returns) = if options.resume {
         let saved = read_run_config(out)?;
         if &saved != config {
@@ -547,6 +595,12 @@ pub fn train_run(
             )));
         }
         let loaded = read_checkpoint(out)?;
+        if loaded.progress.config != config_text {
+            return Err(RunnerError::Input(format!(
+                "`{}` was edited after the checkpoint was written; a resumed run must keep its config (restore it, or start again with --force)",
+                config_path.display()
+            )));
+        }
         let actions_path = out.join("actions.bin");
         let bytes = std::fs::read(&actions_path)
             .map_err(|e| RunnerError::io("cannot read", &actions_path, e))?;
@@ -555,11 +609,48 @@ pub fn train_run(
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        agent.restore(&loaded.checkpoint, &log)?;
+        agent.restore(&loaded.checkpoint, &log).map_err(|e| {
+            RunnerError::Input(format!(
+                "cannot resume `{}` from its checkpoint and `{}`: {e}",
+                out.display(),
+                actions_path.display()
+            ))
+        })?;
+        // A run stopped between renaming its CSV files and writing its summary: take the
+        // files back under their in-progress names.
+        for name in ["metrics.csv", "updates.csv", "eval.csv"] {
+            let (done, tmp) = (out.join(name), tmp_path(&out.join(name)));
+            if done.is_file() && !tmp.exists() {
+                std::fs::rename(&done, &tmp)
+                    .map_err(|e| RunnerError::io("cannot rename", &done, e))?;
+            }
+        }
         let files = RunFiles::open(out, Some(&loaded.progress))?;
         let returns = read_returns(&files.paths[0], loaded.progress.metrics_bytes)?;
+        last_layers = loaded.progress.final_layers.clone();
+        last_eval_mean = loaded.progress.final_eval_return_mean;
         (files, loaded.progress.wall_seconds, returns)
     } else {
+        // Never silently wipe a folder: one that holds anything but the lock needs --force.
+        let mut entries: Vec<String> = std::fs::read_dir(out)
+            .map_err(|e| RunnerError::io("cannot list", out, e))?
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .filter(|n| n != ".lock")
+            .collect();
+        entries.sort();
+        if !entries.is_empty() && !options.force {
+            let resumable = checkpoint_dir(out).is_some();
+            return Err(RunnerError::Input(format!(
+                "`{}` is not empty (it holds {}){}; pass --force to start a new run there (it removes the files of the old one)",
+                out.display(),
+                entries.join(", "),
+                if resumable {
+                    "; it holds an interrupted run: continue it with --resume"
+                } else {
+                    ""
+                }
+            )));
+        }
         // The summary first: from here on the folder does not look complete. Then the
         // files of an earlier run, so none is left beside this run's config.
         for name in [
@@ -574,19 +665,19 @@ pub fn train_run(
         for d in [CHECKPOINT, CHECKPOINT_OLD, CHECKPOINT_NEW] {
             remove_dir_if_exists(&out.join(d))?;
         }
-        let config_text = toml::to_string(config)
-            .map_err(|e| RunnerError::Input(format!("cannot serialise config: {e}")))?;
         write_atomic(&config_path, config_text.as_bytes())?;
         (RunFiles::open(out, None)?, 0.0, Vec::new())
     };
     let mut updates_header = agent.iteration() == 0;
-    let mut last_stats: Option<IterationStats> = None;
-    let mut last_eval: Option<EvalRecord> = None;
     let start = Instant::now();
     let step0 = agent.global_step();
     let mut last_step = step0;
     (options.progress)(step0 as u64);
-    let checkpoint = |agent: &mut Agent, files: &mut RunFiles| -> Result<(), RunnerError> {
+    let checkpoint = |agent: &mut Agent,
+                      files: &mut RunFiles,
+                      final_layers: &FinalLayers,
+                      final_eval_return_mean: f64|
+     -> Result<(), RunnerError> {
         for v in agent.take_action_log() {
             files
                 .actions
@@ -600,12 +691,15 @@ pub fn train_run(
             eval_bytes,
             actions_bytes,
             wall_seconds: wall_before + start.elapsed().as_secs_f64(),
+            config: config_text.clone(),
+            final_layers: final_layers.clone(),
+            final_eval_return_mean,
         };
         write_checkpoint(out, &agent.checkpoint(), &progress)
     };
     while !agent.is_done() {
         if options.stop_after.is_some_and(|k| agent.iteration() >= k) {
-            checkpoint(&mut agent, &mut files)?;
+            checkpoint(&mut agent, &mut files, &last_layers, last_eval_mean)?;
             return Ok(RunOutcome::Stopped {
                 updates: agent.iteration(),
             });
@@ -632,11 +726,14 @@ pub fn train_run(
                     let r = write_update(&mut files.updates, it, sps, updates_header)
                         .map_err(files.csv_err(1));
                     updates_header = false;
-                    last_stats = Some(it.clone());
+                    last_layers = FinalLayers {
+                        actor: it.actor_layers.iter().map(Into::into).collect(),
+                        critic: it.critic_layers.iter().map(Into::into).collect(),
+                    };
                     r
                 }
                 Event::Evaluation(ev) => {
-                    last_eval = Some(ev.clone());
+                    last_eval_mean = ev.mean();
                     write_eval(&mut files.eval, ev).map_err(files.csv_err(2))
                 }
             };
@@ -661,7 +758,7 @@ pub fn train_run(
         }
         let every = options.checkpoint_every;
         if agent.is_done() || (every > 0 && agent.iteration().is_multiple_of(every)) {
-            checkpoint(&mut agent, &mut files)?;
+            checkpoint(&mut agent, &mut files, &last_layers, last_eval_mean)?;
         }
     }
     let wall_seconds = wall_before + start.elapsed().as_secs_f64();
@@ -680,12 +777,6 @@ pub fn train_run(
     } else {
         tail.iter().sum::<f64>() / tail.len() as f64
     };
-    let final_layers = last_stats
-        .map(|s| FinalLayers {
-            actor: s.actor_layers.iter().map(Into::into).collect(),
-            critic: s.critic_layers.iter().map(Into::into).collect(),
-        })
-        .unwrap_or_default();
     let summary = Summary {
         env_id: config.env_id.clone(),
         algo: config.agent.algo.name().to_string(),
@@ -694,10 +785,10 @@ pub fn train_run(
         total_steps,
         episodes: returns.len(),
         final_return_mean,
-        final_eval_return_mean: last_eval.map_or(f64::NAN, |e| e.mean()),
+        final_eval_return_mean: last_eval_mean,
         wall_seconds,
         steps_per_second: total_steps as f64 / wall_seconds.max(1e-9),
-        final_layers,
+        final_layers: last_layers,
     };
     let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
     write_atomic(&summary_path, json.as_bytes())?;

@@ -180,6 +180,12 @@ fn bad_settings_are_rejected_before_a_folder_is_made() {
         ),
         ("num_minibatches=7", &["num_minibatches", "divide"][..]),
         ("algo=\"a2c\"", &["agent.algo", "top-level"][..]),
+        (
+            "trainer.local_lrr=1",
+            &["trainer settings", "local_lrr"][..],
+        ),
+        ("trainer.kind=\"bp\"", &["trainer.kind", "--trainer"][..]),
+        ("trainer=3", &["not a table of trainer options"][..]),
     ] {
         let out = pdmrl(&["train", "--env", "Pendulum-v1", "--set", set, "--out", o]);
         assert_fails_with(&out, needles);
@@ -209,6 +215,10 @@ fn continuous_run_resumes_and_evaluates_from_the_command_line() {
         "eval_every=4096",
         "--set",
         "eval_episodes=3",
+        "--set",
+        "trainer.local_lr=0.002",
+        "--set",
+        "trainer.pdm.metric=\"squared_euclidean\"",
         "--out",
         p,
     ]);
@@ -226,9 +236,15 @@ fn continuous_run_resumes_and_evaluates_from_the_command_line() {
     );
     let config = std::fs::read_to_string(d.path().join("config.toml")).unwrap();
     assert!(config.contains("gamma = 0.9") && config.contains("normalize_observation = true"));
+    // Trainer keys under `trainer.` merge into the trainer's defaults.
+    assert!(config.contains("local_lr = 0.002"), "{config}");
+    assert!(
+        config.contains("metric = \"squared_euclidean\"")
+            && config.contains("normalize = \"mean\"")
+    );
     // A complete run has nothing to resume.
     let again = pdmrl(&["train", "--resume", p]);
-    assert_fails_with(&again, &["already holds a complete run"]);
+    assert_fails_with(&again, &["holds a complete run", "nothing to resume"]);
     // Resume after the summary is gone: the last checkpoint is the end; the run completes
     // again with the same metrics.
     let metrics = std::fs::read(d.path().join("metrics.csv")).unwrap();
@@ -269,7 +285,7 @@ fn continuous_run_resumes_and_evaluates_from_the_command_line() {
         "--episodes",
         "0",
     ]);
-    assert_fails_with(&out, &["--episodes must be at least 1"]);
+    assert_fails_with(&out, &["--episodes must be in 1..=4096", "got 0"]);
 }
 
 #[test]

@@ -132,6 +132,10 @@ fn invalid_experiment_files_are_rejected_before_any_run() {
             "`name`",
         ),
         (
+            format!("name = \"figures\"\ntrainers = [\"bp\"]\n{base}"),
+            "is reserved",
+        ),
+        (
             format!("name = \"x\"\ntrainers = [\"bp\"]\n{base}[agent]\ntotal_timesteps = 5\n"),
             "`agent.total_timesteps` is not allowed",
         ),

@@ -275,3 +275,118 @@ fn resume_refuses_a_different_config() {
         RunOutcome::Complete(_)
     ));
 }
+
+/// A folder that holds anything is not silently wiped: an interrupted run asks for
+/// --resume, other files for --force; with force the old run's files go.
+#[test]
+fn a_non_empty_folder_needs_force() {
+    let registry = Registry::with_builtins();
+    let d = tempfile::tempdir().unwrap();
+    let c = config(
+        "CartPole-v1",
+        TrainerKind::Bp,
+        AgentConfig {
+            total_timesteps: 2048,
+            eval_every: 0,
+            ..AgentConfig::default()
+        },
+    );
+    let progress = |_| {};
+    let cut = RunOptions {
+        stop_after: Some(2),
+        ..RunOptions::new(&progress)
+    };
+    train_run(&c, &registry, d.path(), &cut).unwrap();
+    let err = train_run(&c, &registry, d.path(), &RunOptions::new(&progress))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not empty") && err.contains("--resume") && err.contains("--force"),
+        "{err}"
+    );
+    assert!(
+        read_checkpoint(d.path()).is_ok(),
+        "the interrupted run is still there"
+    );
+    let mine = tempfile::tempdir().unwrap();
+    std::fs::write(mine.path().join("notes.txt"), "mine").unwrap();
+    let err = train_run(&c, &registry, mine.path(), &RunOptions::new(&progress))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("notes.txt") && !err.contains("--resume"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(mine.path().join("notes.txt")).unwrap(),
+        "mine"
+    );
+    let force = RunOptions {
+        force: true,
+        ..RunOptions::new(&progress)
+    };
+    assert!(matches!(
+        train_run(&c, &registry, d.path(), &force).unwrap(),
+        RunOutcome::Complete(_)
+    ));
+}
+
+/// Killed after its last checkpoint, before (or while) its summary was written: the
+/// resume finishes it with the summary an uninterrupted run has. An edited config.toml is
+/// refused.
+#[test]
+fn a_run_killed_at_its_end_resumes_to_the_same_summary_and_edits_are_refused() {
+    let registry = Registry::with_builtins();
+    let d = tempfile::tempdir().unwrap();
+    let c = config(
+        "CartPole-v1",
+        TrainerKind::Pdm,
+        AgentConfig {
+            total_timesteps: 2048,
+            eval_every: 1024,
+            eval_episodes: 2,
+            ..AgentConfig::default()
+        },
+    );
+    let progress = |_| {};
+    let RunOutcome::Complete(first) =
+        train_run(&c, &registry, d.path(), &RunOptions::new(&progress)).unwrap()
+    else {
+        panic!("complete")
+    };
+    // As a kill leaves it: CSVs under either name, an empty or missing summary.
+    std::fs::remove_file(d.path().join("summary.json")).unwrap();
+    std::fs::rename(d.path().join("eval.csv"), d.path().join("eval.csv.tmp")).unwrap();
+    let resume = RunOptions {
+        resume: true,
+        ..RunOptions::new(&progress)
+    };
+    let RunOutcome::Complete(again) = train_run(&c, &registry, d.path(), &resume).unwrap() else {
+        panic!("complete")
+    };
+    assert_eq!(again.final_layers, first.final_layers);
+    assert_eq!(
+        again.final_eval_return_mean.to_bits(),
+        first.final_eval_return_mean.to_bits()
+    );
+    assert_eq!(
+        again.final_return_mean.to_bits(),
+        first.final_return_mean.to_bits()
+    );
+    assert!(!again.final_layers.actor.is_empty());
+    // Editing the saved config of an interrupted run is refused.
+    std::fs::remove_file(d.path().join("summary.json")).unwrap();
+    let path = d.path().join("config.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("learning_rate = 0.00025", "learning_rate = 0.001"),
+    )
+    .unwrap();
+    let edited: RunConfig = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_ne!(edited, c);
+    let err = train_run(&edited, &registry, d.path(), &resume)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("edited after the checkpoint"), "{err}");
+}

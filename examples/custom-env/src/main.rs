@@ -36,9 +36,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     for kind in TrainerKind::ALL {
         let envs = SyncVectorEnv::from_registry(&registry, "Corridor-v0", config.num_envs)?;
-        let mut ppo = Agent::new(config.clone(), TrainerConfig::new(kind), envs, 1)?;
+        let mut agent = Agent::new(config.clone(), TrainerConfig::new(kind), envs, 1)?;
         let mut returns = Vec::new();
-        ppo.train(&mut |event| {
+        agent.train(&mut |event| {
             if let Event::Episode(e) = event {
                 returns.push(e.episodic_return);
             }
@@ -48,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let tail = &returns[returns.len().saturating_sub(20)..];
         let mean = tail.iter().sum::<f64>() / tail.len().max(1) as f64;
         let obs = Corridor::observe(LENGTH - 2).insert_axis(pdmrl_agents::ndarray::Axis(0));
-        let action = ppo.act(obs.view(), true, &mut EnvRng::seed_from_u64(0));
+        let action = agent.act(obs.view(), true, &mut EnvRng::seed_from_u64(0));
         println!(
             "{kind}: mean return of the last 20 episodes {mean:.2}; greedy action next to the goal {}",
             action.env_action(0)
