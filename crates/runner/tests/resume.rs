@@ -237,9 +237,8 @@ fn a_failed_run_keeps_its_metrics_and_last_good_checkpoint() {
     assert!(!out.join("summary.json").exists());
 }
 
-/// A checkpoint of one run does not resume a different one.
-#[test]
-fn resume_refuses_a_different_config() {
+/// A PPO-bp CartPole run of 4 updates, stopped after `k`, in a fresh folder.
+fn interrupted_cartpole(k: usize) -> (Registry, tempfile::TempDir, RunConfig) {
     let registry = Registry::with_builtins();
     let d = tempfile::tempdir().unwrap();
     let c = config(
@@ -251,12 +250,19 @@ fn resume_refuses_a_different_config() {
             ..AgentConfig::default()
         },
     );
-    let progress = |_| {};
     let cut = RunOptions {
-        stop_after: Some(1),
-        ..RunOptions::new(&progress)
+        stop_after: Some(k),
+        ..RunOptions::new(&|_| {})
     };
     train_run(&c, &registry, d.path(), &cut).unwrap();
+    (registry, d, c)
+}
+
+/// A checkpoint of one run does not resume a different one.
+#[test]
+fn resume_refuses_a_different_config() {
+    let (registry, d, c) = interrupted_cartpole(1);
+    let progress = |_| {};
     let other = RunConfig {
         seed: 12,
         ..c.clone()
@@ -280,23 +286,8 @@ fn resume_refuses_a_different_config() {
 /// --resume, other files for --force; with force the old run's files go.
 #[test]
 fn a_non_empty_folder_needs_force() {
-    let registry = Registry::with_builtins();
-    let d = tempfile::tempdir().unwrap();
-    let c = config(
-        "CartPole-v1",
-        TrainerKind::Bp,
-        AgentConfig {
-            total_timesteps: 2048,
-            eval_every: 0,
-            ..AgentConfig::default()
-        },
-    );
+    let (registry, d, c) = interrupted_cartpole(2);
     let progress = |_| {};
-    let cut = RunOptions {
-        stop_after: Some(2),
-        ..RunOptions::new(&progress)
-    };
-    train_run(&c, &registry, d.path(), &cut).unwrap();
     let err = train_run(&c, &registry, d.path(), &RunOptions::new(&progress))
         .unwrap_err()
         .to_string();
