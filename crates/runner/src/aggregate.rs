@@ -4,6 +4,7 @@ use crate::error::RunnerError;
 use crate::experiment::PlannedRun;
 use crate::figures::Series;
 use crate::run::Summary;
+use crate::stats;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -133,6 +134,157 @@ pub fn summary_markdown(title: &str, summaries: &[(PlannedRun, Summary)]) -> Str
     md
 }
 
+/// Reads the deterministic evaluations of a run (`eval.csv`), in order: each one's mean
+/// return and the return of each of its episodes.
+///
+/// # Errors
+/// I/O or parse errors naming the file.
+pub fn read_evaluations(dir: &Path) -> Result<Vec<(f64, Vec<f64>)>, RunnerError> {
+    let path = dir.join("eval.csv");
+    let err = |message: String| RunnerError::Results {
+        path: path.clone(),
+        message,
+    };
+    let mut reader = csv::Reader::from_path(&path).map_err(|e| err(e.to_string()))?;
+    let mut out = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| err(e.to_string()))?;
+        let bad = || err(format!("malformed evaluation row: {record:?}"));
+        let mean = record
+            .get(2)
+            .and_then(|v| v.parse::<f64>().ok())
+            .ok_or_else(bad)?;
+        let episodes = record
+            .get(6)
+            .ok_or_else(bad)?
+            .split_whitespace()
+            .map(|v| v.parse::<f64>().map_err(|_| bad()))
+            .collect::<Result<Vec<f64>, _>>()?;
+        out.push((mean, episodes));
+    }
+    Ok(out)
+}
+
+/// Seed of the bootstrap of [`robust_statistics`] (fixed: the tables are reproducible).
+pub const BOOTSTRAP_SEED: u64 = 0;
+/// Resamples of the bootstrap of [`robust_statistics`] (Agarwal et al. use 2000+).
+pub const BOOTSTRAP_RESAMPLES: usize = 2000;
+
+/// Robust statistics of the evaluation returns per trainer (docs/method.md's claims,
+/// measured as Agarwal et al. 2021 recommend), as a Markdown section and as CSV:
+///
+/// * final return of a run: the mean of the last 10% of its evaluations
+///   ([`stats::final_return`]); over seeds its mean, median, IQM and the IQM's 95%
+///   percentile bootstrap CI ([`BOOTSTRAP_RESAMPLES`] resamples, seed [`BOOTSTRAP_SEED`]);
+/// * consistency across runs: the IQR and standard deviation of the final returns;
+/// * stability within runs: the mean drop between consecutive evaluations (of their mean
+///   returns) and the standard deviation of the episode returns of the last 10% of
+///   evaluations, each averaged over seeds;
+/// * `P(> bp)`: the probability of improvement of the trainer over `bp` (0.5 for `bp`).
+///
+/// Runs without evaluations are left out; `None` if no run has any.
+///
+/// # Errors
+/// An `eval.csv` that exists but cannot be read.
+pub fn robust_statistics(
+    summaries: &[(PlannedRun, Summary)],
+    dir: &Path,
+) -> Result<Option<(String, String)>, RunnerError> {
+    // Per trainer: its name, and per run the final return, mean drop and late std.
+    type PerRun = (String, Vec<f64>, Vec<f64>, Vec<f64>);
+    let mut finals: Vec<PerRun> = Vec::new();
+    for (trainer, _) in by_trainer(summaries) {
+        let (mut f, mut drops, mut late) = (Vec::new(), Vec::new(), Vec::new());
+        for (run, s) in summaries {
+            let path = dir.join(&run.id);
+            if s.trainer != trainer || !path.join("eval.csv").is_file() {
+                continue;
+            }
+            let evaluations = read_evaluations(&path)?;
+            if evaluations.is_empty() {
+                continue;
+            }
+            let means: Vec<f64> = evaluations.iter().map(|e| e.0).collect();
+            f.push(stats::final_return(&means));
+            if means.len() > 1 {
+                drops.push(stats::mean_drop(&means));
+            }
+            let k = stats::tail(&means, 0.1).len();
+            let late_episodes: Vec<f64> = evaluations[evaluations.len() - k..]
+                .iter()
+                .flat_map(|e| e.1.iter().copied())
+                .collect();
+            late.push(stats::std(&late_episodes));
+        }
+        if !f.is_empty() {
+            finals.push((trainer, f, drops, late));
+        }
+    }
+    if finals.is_empty() {
+        return Ok(None);
+    }
+    let bp = finals
+        .iter()
+        .find(|(t, ..)| t == "bp")
+        .map(|(_, f, ..)| f.clone());
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "\nRobust statistics of the deterministic evaluations (Agarwal et al., NeurIPS 2021). \
+         Final return of a run: mean of the last 10% of its evaluations. Over seeds: mean, \
+         median, interquartile mean (IQM) with its 95% percentile bootstrap CI ({BOOTSTRAP_RESAMPLES} \
+         resamples, seed {BOOTSTRAP_SEED}); consistency: IQR and std of the final returns; \
+         stability within runs: mean drop between consecutive evaluations and std of the \
+         episode returns of the last 10% of evaluations (means over seeds); `P(> bp)`: probability that a run of the \
+         trainer ends above a run of `bp`.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| trainer | seeds | mean | median | IQM | IQM 95% CI | IQR | std | mean drop | late std | P(> bp) |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut csv = String::from(
+        "trainer,seeds,mean,median,iqm,iqm_ci_low,iqm_ci_high,iqr,std,mean_drop,late_std,p_improvement_over_bp\n",
+    );
+    for (trainer, f, drops, late) in &finals {
+        let (lo, hi) =
+            stats::bootstrap_ci(f, stats::iqm, BOOTSTRAP_RESAMPLES, 0.95, BOOTSTRAP_SEED);
+        let p = bp
+            .as_ref()
+            .map_or(f64::NAN, |b| stats::probability_of_improvement(f, b));
+        let row = [
+            stats::mean(f),
+            stats::median(f),
+            stats::iqm(f),
+            lo,
+            hi,
+            stats::iqr(f),
+            stats::std(f),
+            stats::mean(drops),
+            stats::mean(late),
+            p,
+        ];
+        let _ = writeln!(
+            md,
+            "| `{trainer}` | {} | {:.1} | {:.1} | {:.1} | [{:.1}, {:.1}] | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} |",
+            f.len(),
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            row[5],
+            row[6],
+            row[7],
+            row[8],
+            row[9]
+        );
+        let values: Vec<String> = row.iter().map(f64::to_string).collect();
+        let _ = writeln!(csv, "{trainer},{},{}", f.len(), values.join(","));
+    }
+    Ok(Some((md, csv)))
+}
+
 /// Reads a run's `metrics.csv` as `(global_step, episodic_return)` pairs.
 ///
 /// # Errors
@@ -229,6 +381,85 @@ pub fn learning_curves(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two trainers × two seeds with hand-made `eval.csv` files: the robust table holds
+    /// the values computed by hand.
+    #[test]
+    fn robust_statistics_from_eval_files() {
+        let d = tempfile::tempdir().unwrap();
+        let evals: [(&str, u64, &[f64]); 4] = [
+            ("bp", 1, &[0.0, 10.0, 6.0, 20.0]),
+            ("bp", 2, &[0.0, 30.0]),
+            ("pdm", 1, &[5.0, 5.0]),
+            ("pdm", 2, &[8.0, 2.0, 40.0]),
+        ];
+        let mut done = Vec::new();
+        for (trainer, seed, means) in evals {
+            let id = format!("{trainer}-{seed}");
+            let dir = d.path().join(&id);
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut text = String::from(
+                "global_step,episodes,eval_return_mean,eval_return_std,eval_return_min,eval_return_max,returns\n",
+            );
+            for (k, m) in means.iter().enumerate() {
+                // Two episodes per evaluation, m - 1 and m + 1.
+                text.push_str(&format!(
+                    "{},2,{m},1,{},{},{} {}\n",
+                    k * 100,
+                    m - 1.0,
+                    m + 1.0,
+                    m - 1.0,
+                    m + 1.0
+                ));
+            }
+            std::fs::write(dir.join("eval.csv"), text).unwrap();
+            let config = crate::run::RunConfig {
+                env_id: "CartPole-v1".into(),
+                seed,
+                trainer: pdmrl_agents::TrainerConfig::new(trainer.parse().unwrap()),
+                agent: pdmrl_agents::AgentConfig::default(),
+            };
+            let summary = Summary {
+                env_id: "CartPole-v1".into(),
+                algo: "ppo".into(),
+                trainer: trainer.into(),
+                seed,
+                total_steps: 300,
+                episodes: 1,
+                final_return_mean: 0.0,
+                final_eval_return_mean: *means.last().unwrap(),
+                wall_seconds: 1.0,
+                steps_per_second: 1.0,
+                final_layers: Default::default(),
+            };
+            done.push((PlannedRun { id, config }, summary));
+        }
+        let (md, csv) = robust_statistics(&done, d.path()).unwrap().unwrap();
+        // Final returns (last 10% = the last evaluation): bp [20, 30], pdm [5, 40].
+        // bp: mean 25, IQR 5, mean drop mean(4/3, 0) = 2/3, P(> bp) 0.5.
+        // pdm: mean 22.5, IQR 17.5, drops mean(0, 3) = 1.5, P(pdm > bp) = 2/4.
+        let rows: Vec<Vec<String>> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').map(String::from).collect())
+            .collect();
+        let num = |r: &[String], k: usize| r[k].parse::<f64>().unwrap();
+        assert_eq!(rows[0][0], "bp");
+        assert_eq!(num(&rows[0], 2), 25.0);
+        assert_eq!(num(&rows[0], 7), 5.0);
+        assert!((num(&rows[0], 9) - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(num(&rows[0], 11), 0.5);
+        // Late std: the two episodes of the last evaluation, m -+ 1: sqrt(2).
+        assert!((num(&rows[0], 10) - 2f64.sqrt()).abs() < 1e-12);
+        assert_eq!(rows[1][0], "pdm");
+        assert_eq!(num(&rows[1], 2), 22.5);
+        assert_eq!(num(&rows[1], 7), 17.5);
+        assert_eq!(num(&rows[1], 9), 1.5);
+        assert_eq!(num(&rows[1], 11), 0.5);
+        // The IQM CI lies within the range of the final returns.
+        assert!(num(&rows[1], 5) >= 5.0 && num(&rows[1], 6) <= 40.0);
+        assert!(md.contains("| `pdm` | 2 | 22.5 |"), "{md}");
+    }
 
     #[test]
     fn describe_by_hand() {

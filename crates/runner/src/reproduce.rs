@@ -1,7 +1,7 @@
 //! Reproduce an experiment end to end: plan, run (resumably, in parallel), aggregate,
 //! draw. `cargo xtask reproduce` calls [`reproduce`] for each config file.
 
-use crate::aggregate::{learning_curves, summary_markdown};
+use crate::aggregate::{learning_curves, robust_statistics, summary_markdown};
 use crate::atomic::write_atomic;
 use crate::error::RunnerError;
 use crate::experiment::{
@@ -74,7 +74,12 @@ pub fn reproduce(config: &Path, results: &Path, jobs: usize) -> Result<Reproduct
         experiment.env_id
     );
     let summary_md = dir.join("summary.md");
-    write_atomic(&summary_md, summary_markdown(&title, &done).as_bytes())?;
+    let mut md = summary_markdown(&title, &done);
+    if let Some((robust, csv)) = robust_statistics(&done, &dir)? {
+        md.push_str(&robust);
+        write_atomic(&dir.join("summary.csv"), csv.as_bytes())?;
+    }
+    write_atomic(&summary_md, md.as_bytes())?;
     let figure = results
         .join("figures")
         .join(figure_name(&experiment.name, &experiment.env_id));
