@@ -2,17 +2,17 @@
 //!
 //! * `cargo xtask reproduce --quick`: runs `configs/quick.toml` into `results/quick/`,
 //!   writes `results/quick/summary.md` and `results/figures/quick_cartpole.png`;
-//! * `cargo xtask reproduce [--all] [--only NAME...] [--jobs N]`: every config (or the
-//!   named ones) in `configs/`.
+//! * `cargo xtask reproduce [--all] [--only NAME...] [--jobs N] [--shard I/N]`: every
+//!   config (or the named ones) in `configs/`, or one slice of their runs.
 //! * `cargo xtask memory`: peak memory of one `bp` and one `pdm` update against depth
 //!   (`results/memory/memory_vs_depth.csv`, `results/figures/memory_vs_depth.png`).
 //!
-//! Complete runs with an unchanged config are skipped, so an interrupted reproduction
-//! continues where it stopped.
+//! Complete runs with an unchanged config are skipped and interrupted ones resume from
+//! their checkpoint, so an interrupted reproduction continues where it stopped.
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use pdmrl_runner::reproduce::reproduce;
+use pdmrl_runner::reproduce::reproduce_shard;
 use std::path::{Path, PathBuf};
 
 mod memory;
@@ -40,6 +40,11 @@ enum Command {
         /// Worker threads (one run per thread); default: the number of cores.
         #[arg(long)]
         jobs: Option<usize>,
+        /// Run only the I-th of N disjoint, deterministic slices of each experiment's runs
+        /// (run k goes to slice k % N + 1), e.g. one per job of a Slurm array sharing
+        /// results/; tables and figures use every complete run found.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<pdmrl_runner::experiment::Shard>,
     },
     /// Measure the peak memory of one bp and one pdm update against depth into
     /// results/memory/memory_vs_depth.csv and results/figures/memory_vs_depth.png.
@@ -76,13 +81,14 @@ fn main() {
 }
 
 fn run() -> Result<()> {
-    let (quick, only, jobs) = match Cli::parse().command {
+    let (quick, only, jobs, shard) = match Cli::parse().command {
         Command::Reproduce {
             quick,
             all: _,
             only,
             jobs,
-        } => (quick, only, jobs),
+            shard,
+        } => (quick, only, jobs, shard),
         Command::Memory => return memory::run(&workspace_root()),
     };
     let root = workspace_root();
@@ -130,7 +136,7 @@ fn run() -> Result<()> {
     let results = root.join("results");
     let mut failed = 0;
     for config in &configs {
-        let r = reproduce(config, &results, jobs)
+        let r = reproduce_shard(config, &results, jobs, shard)
             .with_context(|| format!("reproducing `{}`", config.display()))?;
         eprintln!(
             "{}: {} runs done, {} skipped (complete), {} failed",

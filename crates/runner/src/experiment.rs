@@ -48,6 +48,41 @@ pub struct Experiment {
     pub trainer: TrainerConfig,
 }
 
+/// One of `count` disjoint, deterministic slices of an experiment's run list (`--shard
+/// I/N`): run `k` (0-based, in plan order) belongs to slice `k % count`. The slices of
+/// `1/N .. N/N` together hold every run once, so N machines sharing a results folder can
+/// split a reproduction between them (a Slurm job array, GNU parallel, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 1-based index, `1..=count`.
+    pub index: usize,
+    /// Number of slices, >= 1.
+    pub count: usize,
+}
+
+impl Shard {
+    /// Whether run `k` (0-based, in plan order) belongs to this slice.
+    pub fn contains(&self, k: usize) -> bool {
+        k % self.count == self.index - 1
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let err = || format!("shard `{s}` must be I/N with 1 <= I <= N, e.g. 2/8");
+        let (i, n) = s.split_once('/').ok_or_else(err)?;
+        let (index, count) = (
+            i.trim().parse::<usize>().map_err(|_| err())?,
+            n.trim().parse::<usize>().map_err(|_| err())?,
+        );
+        if count == 0 || index == 0 || index > count {
+            return Err(err());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
 /// One expanded run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedRun {

@@ -5,7 +5,7 @@ use crate::aggregate::{learning_curves, robust_statistics, summary_markdown};
 use crate::atomic::write_atomic;
 use crate::error::RunnerError;
 use crate::experiment::{
-    Experiment, ExperimentReport, complete_runs, run_experiment, run_steps, summaries,
+    Experiment, ExperimentReport, Shard, complete_runs, run_experiment, run_steps, summaries,
 };
 use crate::figures::learning_curves_png;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -43,9 +43,39 @@ pub fn figure_name(name: &str, env_id: &str) -> String {
 /// Failed runs do not stop the others; they are listed in the report, and the table and
 /// figure are drawn from the runs that completed.
 pub fn reproduce(config: &Path, results: &Path, jobs: usize) -> Result<Reproduction, RunnerError> {
+    reproduce_shard(config, results, jobs, None)
+}
+
+/// As [`reproduce`], running only the runs of `shard` (all with `None`); the table and
+/// figure are drawn from every complete run in the folder, whichever shard wrote it.
+///
+/// # Errors
+/// As [`reproduce`].
+pub fn reproduce_shard(
+    config: &Path,
+    results: &Path,
+    jobs: usize,
+    shard: Option<Shard>,
+) -> Result<Reproduction, RunnerError> {
     let registry = Registry::with_builtins();
     let experiment = Experiment::from_file(config)?;
-    let runs = experiment.plan(config, &registry)?;
+    let all_runs = experiment.plan(config, &registry)?;
+    let runs: Vec<_> = all_runs
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| shard.is_none_or(|s| s.contains(*k)))
+        .map(|(_, r)| r.clone())
+        .collect();
+    if let Some(s) = shard {
+        eprintln!(
+            "{}: shard {}/{}: {} of {} runs",
+            experiment.name,
+            s.index,
+            s.count,
+            runs.len(),
+            all_runs.len()
+        );
+    }
     let dir = results.join(&experiment.name);
     let complete = complete_runs(&runs, &dir).len();
     let total_steps: u64 = runs.iter().map(|r| run_steps(&r.config) as u64).sum();
@@ -66,7 +96,7 @@ pub fn reproduce(config: &Path, results: &Path, jobs: usize) -> Result<Reproduct
     let report = run_experiment(&runs, &dir, jobs, &registry, &|n| bar.inc(n))?;
     bar.finish_and_clear();
 
-    let done = summaries(&runs, &dir)?;
+    let done = summaries(&all_runs, &dir)?;
     let title = format!(
         "{}: {} on {}",
         experiment.name,
