@@ -23,13 +23,14 @@ pub fn describe(xs: &[f64]) -> (f64, f64, f64, f64) {
     (mean, std, min, max)
 }
 
-/// Summaries grouped by trainer, in the order trainers first appear.
+/// Summaries grouped by their run's label (the trainer, and the sweep point if any), in
+/// the order labels first appear.
 fn by_trainer(summaries: &[(PlannedRun, Summary)]) -> Vec<(String, Vec<&Summary>)> {
     let mut groups: Vec<(String, Vec<&Summary>)> = Vec::new();
-    for (_, s) in summaries {
-        match groups.iter_mut().find(|(t, _)| *t == s.trainer) {
+    for (run, s) in summaries {
+        match groups.iter_mut().find(|(t, _)| *t == run.label) {
             Some((_, v)) => v.push(s),
-            None => groups.push((s.trainer.clone(), vec![s])),
+            None => groups.push((run.label.clone(), vec![s])),
         }
     }
     groups
@@ -193,11 +194,15 @@ pub fn robust_statistics(
     // Per trainer: its name, and per run the final return, mean drop and late std.
     type PerRun = (String, Vec<f64>, Vec<f64>, Vec<f64>);
     let mut finals: Vec<PerRun> = Vec::new();
-    for (trainer, _) in by_trainer(summaries) {
+    let mut baseline: Option<String> = None;
+    for (trainer, runs) in by_trainer(summaries) {
+        if baseline.is_none() && runs.iter().any(|s| s.trainer == "bp") {
+            baseline = Some(trainer.clone());
+        }
         let (mut f, mut drops, mut late) = (Vec::new(), Vec::new(), Vec::new());
-        for (run, s) in summaries {
+        for (run, _) in summaries {
             let path = dir.join(&run.id);
-            if s.trainer != trainer || !path.join("eval.csv").is_file() {
+            if run.label != trainer || !path.join("eval.csv").is_file() {
                 continue;
             }
             let evaluations = read_evaluations(&path)?;
@@ -223,9 +228,10 @@ pub fn robust_statistics(
     if finals.is_empty() {
         return Ok(None);
     }
+    // The baseline: the first group of `bp` runs.
     let bp = finals
         .iter()
-        .find(|(t, ..)| t == "bp")
+        .find(|(t, ..)| Some(t) == baseline.as_ref())
         .map(|(_, f, ..)| f.clone());
     let mut md = String::new();
     let _ = writeln!(
@@ -344,10 +350,10 @@ pub fn learning_curves(
     let grid: Vec<usize> = (1..=points).map(|k| k * max_steps / points).collect();
     let order: Vec<String> = by_trainer(summaries).into_iter().map(|(t, _)| t).collect();
     let mut curves: Vec<Vec<Vec<Option<f64>>>> = vec![Vec::new(); order.len()];
-    for (run, s) in summaries {
+    for (run, _) in summaries {
         let k = order
             .iter()
-            .position(|t| *t == s.trainer)
+            .position(|t| *t == run.label)
             .expect("grouped above");
         curves[k].push(curve_on_grid(&read_returns(&dir.join(&run.id))?, &grid));
     }
@@ -432,7 +438,14 @@ mod tests {
                 steps_per_second: 1.0,
                 final_layers: Default::default(),
             };
-            done.push((PlannedRun { id, config }, summary));
+            done.push((
+                PlannedRun {
+                    id,
+                    label: trainer.into(),
+                    config,
+                },
+                summary,
+            ));
         }
         let (md, csv) = robust_statistics(&done, d.path()).unwrap().unwrap();
         // Final returns (last 10% = the last evaluation): bp [20, 30], pdm [5, 40].

@@ -2,7 +2,7 @@
 //! thread each, so results do not depend on the number of workers) into
 //! `results/<name>/<run-id>/`.
 //!
-//! The schema is minimal for now (the full schema with sweeps comes later):
+//! The schema:
 //!
 //! ```toml
 //! name = "quick"                 # results/<name>/
@@ -13,7 +13,14 @@
 //! total_timesteps = 100000
 //! [agent]                        # optional overrides of the algorithm's defaults (AgentConfig keys)
 //! [trainer]                      # optional trainer options (local_lr, pdm.*)
+//! [sweep]                        # optional: each key a list; runs for the cartesian product
+//! "trainer.local_lr" = [1e-3, 1e-4]
+//! "agent.hidden_sizes" = [[64, 64], [64, 64, 64, 64]]
 //! ```
+//!
+//! A run's id is `<algo>-<env>-<trainer>-seed<seed>-<hash>`, the hash (FNV-1a, 32 bits,
+//! hex) of its resolved config: sweep points get distinct folders, and renaming the file
+//! or reordering its keys re-runs nothing.
 
 use crate::error::RunnerError;
 use crate::run::{RunConfig, RunOptions, read_summary, resolve_agent, train_run};
@@ -46,6 +53,11 @@ pub struct Experiment {
     /// Trainer option overrides (`local_lr`, `pdm.*`); the kind comes from `trainers`.
     #[serde(default)]
     pub trainer: TrainerConfig,
+    /// Sweeps: `"agent.KEY"` or `"trainer.KEY"` (dotted for nested trainer keys, e.g.
+    /// `"trainer.pdm.normalize"`) to a non-empty list of values; every combination (in
+    /// key order) is run for every trainer and seed.
+    #[serde(default)]
+    pub sweep: std::collections::BTreeMap<String, Vec<toml::Value>>,
 }
 
 /// One of `count` disjoint, deterministic slices of an experiment's run list (`--shard
@@ -88,6 +100,9 @@ impl std::str::FromStr for Shard {
 pub struct PlannedRun {
     /// Folder name under `results/<experiment>/`.
     pub id: String,
+    /// What tables and figures call its group: the trainer, followed by the sweep point
+    /// (`pdm trainer.local_lr=0.0001`) if the experiment sweeps.
+    pub label: String,
     /// Its resolved config.
     pub config: RunConfig,
 }
@@ -201,33 +216,127 @@ impl Experiment {
             "total_timesteps".into(),
             toml::Value::Integer(i64::try_from(self.total_timesteps).unwrap_or(i64::MAX)),
         );
-        let agent = resolve_agent(registry, &self.env_id, self.algo, &overrides)
-            .map_err(|e| config_error(path, e.to_string()))?;
-        let base_trainer = self.trainer;
         let mut runs = Vec::new();
-        for &kind in &self.trainers {
-            for &seed in &self.seeds {
-                let config = RunConfig {
-                    env_id: self.env_id.clone(),
-                    seed,
-                    trainer: TrainerConfig {
-                        kind,
-                        ..base_trainer
-                    },
-                    agent: agent.clone(),
+        for point in sweep_points(&self.sweep).map_err(|e| config_error(path, e))? {
+            let (mut agent_over, mut trainer_over) = (overrides.clone(), toml::Table::new());
+            for (key, value) in &point {
+                let (section, rest) = key.split_once('.').unwrap_or((key, ""));
+                let forbidden = ["agent.total_timesteps", "agent.algo", "trainer.kind"];
+                let target = match section {
+                    _ if forbidden.contains(&key.as_str()) => None,
+                    "agent" if !rest.is_empty() => Some(&mut agent_over),
+                    "trainer" if !rest.is_empty() => Some(&mut trainer_over),
+                    _ => None,
                 };
-                config
-                    .check(registry)
-                    .map_err(|e| config_error(path, e.to_string()))?;
-                runs.push(PlannedRun {
-                    id: format!("{}-{}-{}-seed{}", self.algo, self.env_id, kind.name(), seed)
-                        .replace('/', "_"),
-                    config,
-                });
+                let Some(target) = target else {
+                    return Err(config_error(
+                        path,
+                        format!(
+                            "sweep key `{key}` must be `agent.KEY` or `trainer.KEY` (not algo, total_timesteps or kind: list those at the top level)"
+                        ),
+                    ));
+                };
+                crate::run::merge_tables(target, &dotted(rest, value.clone()));
             }
+            let agent = resolve_agent(registry, &self.env_id, self.algo, &agent_over)
+                .map_err(|e| config_error(path, e.to_string()))?;
+            let base_trainer =
+                crate::run::overlay(&self.trainer, &trainer_over, "trainer settings")
+                    .map_err(|e| config_error(path, e.to_string()))?;
+            let suffix: Vec<String> = point.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            for &kind in &self.trainers {
+                for &seed in &self.seeds {
+                    let config = RunConfig {
+                        env_id: self.env_id.clone(),
+                        seed,
+                        trainer: TrainerConfig {
+                            kind,
+                            ..base_trainer
+                        },
+                        agent: agent.clone(),
+                    };
+                    config
+                        .check(registry)
+                        .map_err(|e| config_error(path, e.to_string()))?;
+                    let label = std::iter::once(kind.name().to_string())
+                        .chain(suffix.iter().cloned())
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    runs.push(PlannedRun {
+                        id: run_id(&config),
+                        label,
+                        config,
+                    });
+                }
+            }
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        if let Some(dup) = runs.iter().find(|r| !ids.insert(r.id.clone())) {
+            return Err(config_error(
+                path,
+                format!(
+                    "two runs resolve to the same config ({}): a sweep lists a value twice",
+                    dup.id
+                ),
+            ));
         }
         Ok(runs)
     }
+}
+
+/// The points of a sweep: every combination of the listed values, keys in order; one
+/// empty point without a sweep.
+fn sweep_points(
+    sweep: &std::collections::BTreeMap<String, Vec<toml::Value>>,
+) -> Result<Vec<Vec<(String, toml::Value)>>, String> {
+    let mut points: Vec<Vec<(String, toml::Value)>> = vec![Vec::new()];
+    for (key, values) in sweep {
+        if values.is_empty() {
+            return Err(format!("sweep key `{key}` lists no values"));
+        }
+        points = points
+            .into_iter()
+            .flat_map(|p| {
+                values.iter().map(move |v| {
+                    let mut q = p.clone();
+                    q.push((key.clone(), v.clone()));
+                    q
+                })
+            })
+            .collect();
+    }
+    Ok(points)
+}
+
+/// `a.b.c = value` as nested tables.
+fn dotted(path: &str, value: toml::Value) -> toml::Table {
+    let mut parts: Vec<&str> = path.split('.').collect();
+    let last = parts.pop().unwrap_or(path);
+    let mut table = toml::Table::from_iter([(last.to_string(), value)]);
+    while let Some(k) = parts.pop() {
+        table = toml::Table::from_iter([(k.to_string(), toml::Value::Table(table))]);
+    }
+    table
+}
+
+/// The folder name of a run: `<algo>-<env>-<trainer>-seed<seed>-<hash>`, the hash being
+/// the low 32 bits of FNV-1a over its resolved `config.toml`, in hex.
+pub fn run_id(config: &RunConfig) -> String {
+    let text = toml::to_string(config).unwrap_or_default();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in text.as_bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!(
+        "{}-{}-{}-seed{}-{:08x}",
+        config.agent.algo,
+        config.env_id,
+        config.trainer.kind.name(),
+        config.seed,
+        h as u32
+    )
+    .replace('/', "_")
 }
 
 /// Runs every planned run into `dir/<run-id>/` on `jobs` worker threads (each run on one

@@ -81,10 +81,25 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Experiment files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Environment tools.
     Env {
         #[command(subcommand)]
         command: EnvCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate an experiment file and print every run it expands into (sweeps, trainers,
+    /// seeds): its id, its label and its fully resolved config, as `config.toml` will hold it.
+    Show {
+        /// The experiment file, e.g. configs/quick.toml.
+        file: PathBuf,
     },
 }
 
@@ -261,6 +276,24 @@ fn run(cli: Cli) -> Result<()> {
                 serde_json::to_string_pretty(&report)?
             )
             .context("cannot write the report to stdout")?;
+        }
+        Command::Config {
+            command: ConfigCommand::Show { file },
+        } => {
+            let experiment = pdmrl_runner::experiment::Experiment::from_file(&file)?;
+            let runs = experiment.plan(&file, &registry)?;
+            let mut stdout = std::io::stdout().lock();
+            writeln!(
+                stdout,
+                "# {}: {} runs into results/{}/",
+                file.display(),
+                runs.len(),
+                experiment.name
+            )?;
+            for run in runs {
+                writeln!(stdout, "\n# run {} ({})", run.id, run.label)?;
+                write!(stdout, "{}", toml::to_string(&run.config)?)?;
+            }
         }
         Command::Env {
             command: EnvCommand::List,

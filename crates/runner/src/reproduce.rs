@@ -79,8 +79,31 @@ pub fn reproduce_shard(
     let dir = results.join(&experiment.name);
     let complete = complete_runs(&runs, &dir).len();
     let total_steps: u64 = runs.iter().map(|r| run_steps(&r.config) as u64).sum();
+    // CPU time left, from the speed of the runs already complete (if any).
+    let done_before = summaries(&runs, &dir)?;
+    let remaining_steps: u64 = runs
+        .iter()
+        .filter(|r| !done_before.iter().any(|(d, _)| d.id == r.id))
+        .map(|r| run_steps(&r.config) as u64)
+        .sum();
+    let speeds: Vec<f64> = done_before
+        .iter()
+        .map(|(_, s)| s.steps_per_second)
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .collect();
+    let estimate = if remaining_steps == 0 {
+        String::new()
+    } else if speeds.is_empty() {
+        ", no estimate of the time left yet (no complete run)".to_string()
+    } else {
+        let sps = speeds.iter().sum::<f64>() / speeds.len() as f64;
+        format!(
+            ", about {:.1} CPU-minutes left (at the {sps:.0} steps/s of the complete runs)",
+            remaining_steps as f64 / sps / 60.0
+        )
+    };
     eprintln!(
-        "{}: {} runs ({} complete), {} environment steps in all, {} worker threads",
+        "{}: {} runs ({} complete), {} environment steps in all, {} worker threads{estimate}",
         experiment.name,
         runs.len(),
         complete,

@@ -72,14 +72,7 @@ pub fn resolve_agent(
         ));
     }
     let defaults = AgentConfig::defaults(algo, env_id, is_continuous(registry, env_id)?);
-    let mut table = toml::Table::try_from(&defaults)
-        .map_err(|e| RunnerError::Input(format!("cannot serialise the defaults: {e}")))?;
-    merge_tables(&mut table, overrides);
-    toml::Value::Table(table)
-        .try_into()
-        .map_err(|e: toml::de::Error| {
-            RunnerError::Input(format!("in the agent settings: {}", e.message()))
-        })
+    overlay(&defaults, overrides, "agent settings")
 }
 
 /// Sets the keys of `overrides` on `base`, merging tables key by key (so `pdm.normalize`
@@ -93,6 +86,24 @@ pub fn merge_tables(base: &mut toml::Table, overrides: &toml::Table) {
             }
         }
     }
+}
+
+/// `base` with the keys of `overrides` set on top (tables merged key by key), checked
+/// against `T`'s schema; `what` names the section in errors.
+///
+/// # Errors
+/// [`RunnerError::Input`] naming an unknown key or a value of the wrong type.
+pub fn overlay<T: Serialize + serde::de::DeserializeOwned>(
+    base: &T,
+    overrides: &toml::Table,
+    what: &str,
+) -> Result<T, RunnerError> {
+    let mut table = toml::Table::try_from(base)
+        .map_err(|e| RunnerError::Input(format!("cannot serialise the {what}: {e}")))?;
+    merge_tables(&mut table, overrides);
+    toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| RunnerError::Input(format!("in the {what}: {}", e.message())))
 }
 
 /// The trainer options of `kind` ([`TrainerConfig::new`]) with the keys of `overrides` (a
@@ -110,14 +121,7 @@ pub fn resolve_trainer(
             "`trainer.kind` is not allowed here: choose the trainer with --trainer".into(),
         ));
     }
-    let mut table = toml::Table::try_from(TrainerConfig::new(kind))
-        .map_err(|e| RunnerError::Input(format!("cannot serialise the trainer defaults: {e}")))?;
-    merge_tables(&mut table, overrides);
-    toml::Value::Table(table)
-        .try_into()
-        .map_err(|e: toml::de::Error| {
-            RunnerError::Input(format!("in the trainer settings: {}", e.message()))
-        })
+    overlay(&TrainerConfig::new(kind), overrides, "trainer settings")
 }
 
 impl RunConfig {

@@ -441,3 +441,30 @@ fn env_list_prints_spaces() {
         "{s}"
     );
 }
+
+#[test]
+fn config_show_prints_the_expanded_runs() {
+    let d = tmp("config-show");
+    let path = d.path().join("x.toml");
+    std::fs::write(
+        &path,
+        "name = \"x\"\nenv_id = \"Pendulum-v1\"\nalgo = \"ppo\"\ntrainers = [\"bp\", \"pdm\"]\nseeds = [1, 2]\ntotal_timesteps = 8192\n[sweep]\n\"agent.learning_rate\" = [1e-3, 3e-4]\n",
+    )
+    .unwrap();
+    let out = pdmrl(&["config", "show", path.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("8 runs into results/x/"), "{text}");
+    assert_eq!(text.matches("# run ppo-Pendulum-v1-").count(), 8, "{text}");
+    assert!(
+        text.contains("learning_rate = 0.0003") && text.contains("gamma = 0.9"),
+        "{text}"
+    );
+    std::fs::write(&path, "name = \"x\"\n").unwrap();
+    let out = pdmrl(&["config", "show", path.to_str().unwrap()]);
+    assert_fails_with(&out, &["x.toml", "missing field"]);
+}

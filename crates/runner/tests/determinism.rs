@@ -318,3 +318,85 @@ fn shards_split_the_runs_and_cover_them() {
     let all = pdmrl_runner::reproduce::reproduce(&config, d.path(), 1).unwrap();
     assert_eq!(all.report.skipped.len(), 4);
 }
+
+/// `[sweep]` expands into the cartesian product of its lists; every point gets its own
+/// stable run id (a hash of the resolved config) and its own row in the tables.
+#[test]
+fn sweeps_expand_into_distinct_stably_named_runs() {
+    let d = tempfile::tempdir().unwrap();
+    let write = |name: &str, sweep: &str| {
+        let path = d.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "name = \"{name}\"\nenv_id = \"CartPole-v1\"\nalgo = \"ppo\"\ntrainers = [\"pdm\"]\nseeds = [1]\ntotal_timesteps = 512\n[agent]\neval_every = 0\n[trainer.pdm]\nnormalize = \"max\"\n[sweep]\n{sweep}"
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let registry = Registry::with_builtins();
+    let path = write(
+        "sw",
+        "\"trainer.local_lr\" = [1e-3, 1e-4]\n\"agent.hidden_sizes\" = [[8], [8, 8]]\n\"trainer.pdm.metric\" = [\"euclidean\"]\n",
+    );
+    let plan = || {
+        Experiment::from_file(&path)
+            .unwrap()
+            .plan(&path, &registry)
+            .unwrap()
+    };
+    let runs = plan();
+    assert_eq!(runs.len(), 4);
+    let ids: std::collections::BTreeSet<_> = runs.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(ids.len(), 4, "distinct ids");
+    assert_eq!(
+        runs.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+        plan().iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+        "stable ids"
+    );
+    // Keys in order: agent.hidden_sizes varies slowest.
+    assert_eq!(runs[0].config.agent.hidden_sizes, vec![8]);
+    assert_eq!(runs[0].config.trainer.local_lr, 1e-3);
+    assert_eq!(runs[1].config.trainer.local_lr, 1e-4);
+    assert_eq!(runs[3].config.agent.hidden_sizes, vec![8, 8]);
+    // Nested trainer keys merge into the [trainer] table instead of replacing it.
+    assert_eq!(runs[0].config.trainer.pdm.normalize.name(), "max");
+    assert!(runs[1].label.starts_with("pdm ") && runs[1].label.contains("trainer.local_lr=0.0001"));
+    assert!(runs[0].id.starts_with("ppo-CartPole-v1-pdm-seed1-"));
+    // Each point is its own row.
+    let r = pdmrl_runner::reproduce::reproduce(&path, d.path(), 2).unwrap();
+    assert_eq!(r.report.done.len(), 4, "{:?}", r.report.failed);
+    let md = std::fs::read_to_string(&r.summary_md).unwrap();
+    for run in &runs {
+        assert!(md.contains(&format!("| `{}` | 1 |", run.label)), "{md}");
+    }
+    for (sweep, needle) in [
+        (
+            "\"agent.total_timesteps\" = [1024]\n",
+            "must be `agent.KEY` or `trainer.KEY`",
+        ),
+        (
+            "\"trainer.kind\" = [\"bp\"]\n",
+            "must be `agent.KEY` or `trainer.KEY`",
+        ),
+        (
+            "\"network.width\" = [8]\n",
+            "must be `agent.KEY` or `trainer.KEY`",
+        ),
+        ("\"agent.learning_rate\" = []\n", "lists no values"),
+        ("\"agent.learning_rat\" = [1.0]\n", "learning_rat"),
+        ("\"agent.learning_rate\" = [1e-3, 1e-3]\n", "same config"),
+        ("\"trainer.local_lr\" = [-1.0]\n", "local_lr"),
+    ] {
+        let p = write("bad", sweep);
+        let err = Experiment::from_file(&p)
+            .and_then(|e| e.plan(&p, &registry))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(needle) && err.contains("bad.toml"),
+            "{sweep}: {err}"
+        );
+    }
+}
