@@ -8,6 +8,7 @@
 //! | `updates.csv` | one per iteration | `iteration, global_step, learning_rate, value_loss, policy_loss, entropy, old_approx_kl, approx_kl, clipfrac, explained_variance, grad_norm, sps`, then per hidden layer `{actor,critic}_l{k}_{local_loss,mean_distance,saturated,weight_norm,drift}` |
 //! | `checkpoint/` | the last checkpoint | `model.safetensors` (CleanRL names, PyTorch layout), `state.safetensors`, `checkpoint.json`, `progress.json` |
 //! | `actions.bin` | every action sent to the envs (f32, little-endian) | replayed on resume to restore the envs |
+//! | `run.log` | one line per event | start/resume, checkpoints, evaluations, stop, failure, completion |
 //! | `summary.json` | one object | see [`Summary`] |
 //!
 //! While a run trains, the CSV files have the suffix `.tmp`; they get their names when it
@@ -672,6 +673,23 @@ pub fn train_run(
         write_atomic(&config_path, config_text.as_bytes())?;
         (RunFiles::open(out, None)?, 0.0, Vec::new())
     };
+    let log = RunLog::open(out, !options.resume);
+    if options.resume {
+        log.line(&format!(
+            "resumed at update {} (step {})",
+            agent.iteration(),
+            agent.global_step()
+        ));
+    } else {
+        log.line(&format!(
+            "started: {} on {}, trainer {}, seed {}, {} steps",
+            config.agent.algo,
+            config.env_id,
+            config.trainer.kind,
+            config.seed,
+            config.planned_steps()
+        ));
+    }
     let mut updates_header = agent.iteration() == 0;
     let start = Instant::now();
     let step0 = agent.global_step();
@@ -699,11 +717,21 @@ pub fn train_run(
             final_layers: final_layers.clone(),
             final_eval_return_mean,
         };
-        write_checkpoint(out, &agent.checkpoint(), &progress)
+        write_checkpoint(out, &agent.checkpoint(), &progress)?;
+        log.line(&format!(
+            "checkpoint after update {} (step {})",
+            agent.iteration(),
+            agent.global_step()
+        ));
+        Ok(())
     };
     while !agent.is_done() {
         if options.stop_after.is_some_and(|k| agent.iteration() >= k) {
             checkpoint(&mut agent, &mut files, &last_layers, last_eval_mean)?;
+            log.line(&format!(
+                "stopped after update {} (resumable)",
+                agent.iteration()
+            ));
             return Ok(RunOutcome::Stopped {
                 updates: agent.iteration(),
             });
@@ -738,6 +766,12 @@ pub fn train_run(
                 }
                 Event::Evaluation(ev) => {
                     last_eval_mean = ev.mean();
+                    log.line(&format!(
+                        "evaluation at step {}: mean return {} over {} episodes",
+                        ev.global_step,
+                        ev.mean(),
+                        ev.returns.len()
+                    ));
                     write_eval(&mut files.eval, ev).map_err(files.csv_err(2))
                 }
             };
@@ -750,6 +784,7 @@ pub fn train_run(
         if let Err(error) = result {
             // Keep what was written; the last good checkpoint stays in place.
             let _ = files.flush();
+            log.line(&format!("failed: {error}"));
             return Err(RunnerError::Training {
                 error,
                 metrics: files.paths[0].clone(),
@@ -796,7 +831,43 @@ pub fn train_run(
     };
     let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
     write_atomic(&summary_path, json.as_bytes())?;
+    log.line(&format!(
+        "complete: final return mean {}, final evaluation mean {}, {:.1} s",
+        summary.final_return_mean, summary.final_eval_return_mean, summary.wall_seconds
+    ));
     Ok(RunOutcome::Complete(summary))
+}
+
+/// The run's `run.log`: one line per event (start or resume, checkpoint, evaluation,
+/// stop, failure, completion), each prefixed by the seconds since this process opened it.
+/// Best effort: a line that cannot be written is dropped, never stopping the run.
+struct RunLog {
+    file: Option<std::fs::File>,
+    opened: Instant,
+}
+
+impl RunLog {
+    /// Opens `out/run.log`, emptied for a fresh run, appended to on resume.
+    fn open(out: &Path, fresh: bool) -> Self {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(!fresh)
+            .write(true)
+            .truncate(fresh)
+            .open(out.join("run.log"))
+            .ok();
+        RunLog {
+            file,
+            opened: Instant::now(),
+        }
+    }
+
+    fn line(&self, message: &str) {
+        if let Some(mut f) = self.file.as_ref() {
+            let t = self.opened.elapsed().as_secs_f64();
+            let _ = writeln!(f, "[{t:8.1} s] {message}");
+        }
+    }
 }
 
 /// The episodic returns in the first `len` bytes of a metrics CSV.

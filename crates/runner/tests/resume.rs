@@ -66,6 +66,16 @@ fn assert_resume_is_exact(config: &RunConfig, k: usize, every: usize) {
         );
     }
     assert!(bytes(&a.join("metrics.csv")).len() > 100);
+    let log = std::fs::read_to_string(b.join("run.log")).unwrap();
+    for needle in [
+        "started:".to_string(),
+        format!("stopped after update {k} (resumable)"),
+        format!("resumed at update {k}"),
+        "checkpoint after update".to_string(),
+        "complete: final return mean".to_string(),
+    ] {
+        assert!(log.contains(&needle), "run.log lacks `{needle}`: {log}");
+    }
     assert_eq!(
         (
             sa.total_steps,
@@ -235,6 +245,11 @@ fn a_failed_run_keeps_its_metrics_and_last_good_checkpoint() {
     assert!(metrics.lines().count() > 100, "{metrics}");
     assert_eq!(read_checkpoint(&out).unwrap().checkpoint.meta.iteration, 4);
     assert!(!out.join("summary.json").exists());
+    let log = std::fs::read_to_string(out.join("run.log")).unwrap();
+    assert!(
+        log.contains("checkpoint after update 4") && log.contains("failed: non-finite"),
+        "{log}"
+    );
 }
 
 /// A PPO-bp CartPole run of 4 updates, stopped after `k`, in a fresh folder.
