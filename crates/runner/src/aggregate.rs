@@ -331,7 +331,9 @@ pub fn curve_on_grid(returns: &[(usize, f64)], grid: &[usize]) -> Vec<Option<f64
 }
 
 /// Learning curves per trainer: on a grid of `points` steps up to the runs' length, the
-/// mean over seeds of [`curve_on_grid`] with a band of ± one standard deviation over seeds.
+/// interquartile mean over seeds of [`curve_on_grid`] with its 95% percentile bootstrap
+/// confidence band ([`BOOTSTRAP_RESAMPLES`] resamples, seed [`BOOTSTRAP_SEED`] + the grid
+/// index), as Agarwal et al. (2021) plot learning curves.
 /// Grid points where some seed has no finished episode yet are left out, and so is a
 /// trainer with no point left.
 ///
@@ -371,11 +373,17 @@ pub fn learning_curves(
             for (k, &x) in grid.iter().enumerate() {
                 let ys: Option<Vec<f64>> = curves.iter().map(|c| c[k]).collect();
                 if let Some(ys) = ys.filter(|ys| !ys.is_empty()) {
-                    let (mean, std, _, _) = describe(&ys);
+                    let (lo, hi) = stats::bootstrap_ci(
+                        &ys,
+                        stats::iqm,
+                        BOOTSTRAP_RESAMPLES,
+                        0.95,
+                        BOOTSTRAP_SEED.wrapping_add(k as u64),
+                    );
                     series.x.push(x as f64);
-                    series.mean.push(mean);
-                    series.lower.push(mean - std);
-                    series.upper.push(mean + std);
+                    series.mean.push(stats::iqm(&ys));
+                    series.lower.push(lo);
+                    series.upper.push(hi);
                 }
             }
             series
@@ -387,6 +395,35 @@ pub fn learning_curves(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A planned run and its summary, for tables built from hand-made files.
+    fn fake_run(id: &str, trainer: &str, seed: u64, final_eval: f64) -> (PlannedRun, Summary) {
+        let config = crate::run::RunConfig {
+            env_id: "CartPole-v1".into(),
+            seed,
+            trainer: pdmrl_agents::TrainerConfig::new(trainer.parse().unwrap()),
+            agent: pdmrl_agents::AgentConfig::default(),
+        };
+        let summary = Summary {
+            env_id: "CartPole-v1".into(),
+            algo: "ppo".into(),
+            trainer: trainer.into(),
+            seed,
+            total_steps: 20,
+            episodes: 1,
+            final_return_mean: 0.0,
+            final_eval_return_mean: final_eval,
+            wall_seconds: 1.0,
+            steps_per_second: 1.0,
+            final_layers: Default::default(),
+        };
+        let run = PlannedRun {
+            id: id.into(),
+            label: trainer.into(),
+            config,
+        };
+        (run, summary)
+    }
 
     /// Two trainers × two seeds with hand-made `eval.csv` files: the robust table holds
     /// the values computed by hand.
@@ -419,33 +456,7 @@ mod tests {
                 ));
             }
             std::fs::write(dir.join("eval.csv"), text).unwrap();
-            let config = crate::run::RunConfig {
-                env_id: "CartPole-v1".into(),
-                seed,
-                trainer: pdmrl_agents::TrainerConfig::new(trainer.parse().unwrap()),
-                agent: pdmrl_agents::AgentConfig::default(),
-            };
-            let summary = Summary {
-                env_id: "CartPole-v1".into(),
-                algo: "ppo".into(),
-                trainer: trainer.into(),
-                seed,
-                total_steps: 300,
-                episodes: 1,
-                final_return_mean: 0.0,
-                final_eval_return_mean: *means.last().unwrap(),
-                wall_seconds: 1.0,
-                steps_per_second: 1.0,
-                final_layers: Default::default(),
-            };
-            done.push((
-                PlannedRun {
-                    id,
-                    label: trainer.into(),
-                    config,
-                },
-                summary,
-            ));
+            done.push(fake_run(&id, trainer, seed, *means.last().unwrap()));
         }
         let (md, csv) = robust_statistics(&done, d.path()).unwrap().unwrap();
         // Final returns (last 10% = the last evaluation): bp [20, 30], pdm [5, 40].
@@ -481,6 +492,31 @@ mod tests {
         assert!((s - (14.0f64 / 3.0).sqrt()).abs() < 1e-12);
         assert_eq!((lo, hi), (1.0, 6.0));
         assert_eq!(describe(&[5.0]).1, 0.0);
+    }
+
+    /// Four seeds, each with one episode of return 1, 2, 3 or 100 at step 10: the curve is
+    /// the IQM (mean of 2 and 3) inside a CI within the seeds' range.
+    #[test]
+    fn learning_curves_are_iqm_with_a_bootstrap_band() {
+        let d = tempfile::tempdir().unwrap();
+        let mut done = Vec::new();
+        for (seed, ret) in [(1u64, 1.0), (2, 2.0), (3, 3.0), (4, 100.0)] {
+            let id = format!("bp-{seed}");
+            std::fs::create_dir_all(d.path().join(&id)).unwrap();
+            std::fs::write(
+                d.path().join(&id).join("metrics.csv"),
+                format!("global_step,episodic_return,episodic_length\n10,{ret},10\n"),
+            )
+            .unwrap();
+            done.push(fake_run(&id, "bp", seed, f64::NAN));
+        }
+        let series = learning_curves(&done, d.path(), 2).unwrap();
+        assert_eq!(series.len(), 1);
+        assert_eq!(series[0].x, vec![10.0, 20.0]);
+        assert_eq!(series[0].mean, vec![2.5, 2.5]);
+        for (lo, hi) in series[0].lower.iter().zip(&series[0].upper) {
+            assert!(*lo >= 1.0 && *hi <= 100.0 && lo <= hi, "{lo} {hi}");
+        }
     }
 
     #[test]

@@ -44,7 +44,7 @@ const MAX_SUPERSAMPLED_PIXELS: usize = 4_000_000;
 /// Opacity of the shaded band around each curve.
 const BAND_ALPHA: f64 = 0.2;
 
-/// One curve: a label, x values, and per-x mean with a lower/upper band (e.g. mean ± std over
+/// One curve: a label, x values, and per-x centre with a lower/upper band (e.g. IQM and CI over
 /// seeds).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {

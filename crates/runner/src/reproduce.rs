@@ -140,7 +140,7 @@ pub fn reproduce_shard(
     if !series.is_empty() {
         learning_curves_png(
             &figure,
-            &format!("{title} (mean ± std over seeds)"),
+            &format!("{title} (IQM over seeds, 95% bootstrap CI)"),
             "environment steps",
             "episodic return (mean of last 10 episodes)",
             &series,
