@@ -74,6 +74,24 @@ impl EvalRecord {
     pub fn mean(&self) -> f64 {
         self.returns.iter().sum::<f64>() / self.returns.len() as f64
     }
+
+    /// Population standard deviation of the returns (NaN if none).
+    pub fn std(&self) -> f64 {
+        let mean = self.mean();
+        let n = self.returns.len() as f64;
+        (self.returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n).sqrt()
+    }
+
+    /// Smallest and largest return (`(inf, -inf)` if none).
+    pub fn range(&self) -> (f64, f64) {
+        let min = self.returns.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = self
+            .returns
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        (min, max)
+    }
 }
 
 /// Diagnostics of one iteration (CleanRL's logged scalars plus the local-rule ones).
@@ -717,10 +735,10 @@ impl Agent {
         let c = &self.config;
         let (t_len, n) = (r.len, c.num_envs);
         let shape = (t_len, n);
-        let rewards = Array2::from_shape_vec(shape, r.rewards.clone()).expect("[T, N]");
-        let values = Array2::from_shape_vec(shape, r.values.clone()).expect("[T, N]");
-        let ended = Array2::from_shape_vec(shape, r.ended.clone()).expect("[T, N]");
-        let bootstrap = Array2::from_shape_vec(shape, r.bootstrap.clone()).expect("[T, N]");
+        let rewards = ArrayView2::from_shape(shape, &r.rewards).expect("[T, N]");
+        let values = ArrayView2::from_shape(shape, &r.values).expect("[T, N]");
+        let ended = ArrayView2::from_shape(shape, &r.ended).expect("[T, N]");
+        let bootstrap = ArrayView2::from_shape(shape, &r.bootstrap).expect("[T, N]");
         let last_value = self.values_of_next_obs();
         let lambda = if c.algo == Algo::Reinforce {
             1.0
@@ -728,10 +746,10 @@ impl Agent {
             c.gae_lambda as f32
         };
         let (adv, returns) = gae(
-            rewards.view(),
-            values.view(),
-            ended.view(),
-            bootstrap.view(),
+            rewards,
+            values,
+            ended,
+            bootstrap,
             last_value.view(),
             c.gamma as f32,
             lambda,
@@ -740,7 +758,7 @@ impl Agent {
         let (mut adv, mut returns) = (flat(adv), flat(returns));
         if c.algo == Algo::Reinforce && c.normalize_returns {
             normalize_advantages(&mut returns);
-            adv = &returns - &flat(values);
+            adv = &returns - &Array1::from_iter(values.iter().copied());
         }
         (adv, returns)
     }

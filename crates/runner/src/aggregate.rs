@@ -11,16 +11,9 @@ use std::path::Path;
 /// Mean, sample standard deviation, min and max of `xs` (NaN-free input; std 0 for one
 /// value).
 pub fn describe(xs: &[f64]) -> (f64, f64, f64, f64) {
-    let n = xs.len() as f64;
-    let mean = xs.iter().sum::<f64>() / n;
-    let std = if xs.len() > 1 {
-        (xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0)).sqrt()
-    } else {
-        0.0
-    };
     let min = xs.iter().copied().fold(f64::INFINITY, f64::min);
     let max = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    (mean, std, min, max)
+    (stats::mean(xs), stats::std(xs), min, max)
 }
 
 /// Summaries grouped by their run's label (the trainer, and the sweep point if any), in

@@ -76,15 +76,7 @@ pub fn evaluate_checkpoint(
     let record = agent
         .evaluate()?
         .expect("build_agent gives eval envs when eval_every > 0");
-    let n = record.returns.len() as f64;
-    let mean = record.mean();
-    let std = (record
-        .returns
-        .iter()
-        .map(|r| (r - mean).powi(2))
-        .sum::<f64>()
-        / n)
-        .sqrt();
+    let (mean, std, (min, max)) = (record.mean(), record.std(), record.range());
     Ok(EvalReport {
         env_id: config.env_id.clone(),
         algo: config.agent.algo.name().into(),
@@ -94,12 +86,8 @@ pub fn evaluate_checkpoint(
         episodes,
         mean,
         std,
-        min: record.returns.iter().copied().fold(f64::INFINITY, f64::min),
-        max: record
-            .returns
-            .iter()
-            .copied()
-            .fold(f64::NEG_INFINITY, f64::max),
+        min,
+        max,
         returns: record.returns,
         lengths: record.lengths,
     })

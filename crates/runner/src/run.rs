@@ -929,11 +929,7 @@ pub fn read_summary(dir: &Path) -> Result<Summary, RunnerError> {
 }
 
 fn write_eval(w: &mut csv::Writer<std::fs::File>, ev: &EvalRecord) -> Result<(), csv::Error> {
-    let n = ev.returns.len() as f64;
-    let mean = ev.mean();
-    let std = (ev.returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n).sqrt();
-    let min = ev.returns.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = ev.returns.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let (mean, std, (min, max)) = (ev.mean(), ev.std(), ev.range());
     let all: Vec<String> = ev.returns.iter().map(f64::to_string).collect();
     w.write_record([
         ev.global_step.to_string(),
