@@ -1,18 +1,20 @@
 //! `cargo xtask`: project automation (alias in `.cargo/config.toml`).
 //!
 //! * `cargo xtask reproduce --quick`: runs `configs/quick.toml` into `results/quick/`,
-//!   writes `results/quick/summary.md` and `results/figures/quick_cartpole.png`;
+//!   writes `results/quick/summary.md` and `results/figures/quick_*.{png,svg}`;
 //! * `cargo xtask reproduce [--all] [--only NAME...] [--jobs N] [--shard I/N]`: every
 //!   config (or the named ones) in `configs/`, or one slice of their runs.
+//! * `cargo xtask figures [--only NAME...]`: every table and figure again from the
+//!   complete runs in `results/`, training nothing.
 //! * `cargo xtask memory`: peak memory of one `bp` and one `pdm` update against depth
-//!   (`results/memory/memory_vs_depth.csv`, `results/figures/memory_vs_depth.png`).
+//!   (`results/memory/memory_vs_depth.csv`, `results/figures/memory_vs_depth.{png,svg}`).
 //!
 //! Complete runs with an unchanged config are skipped and interrupted ones resume from
 //! their checkpoint, so an interrupted reproduction continues where it stopped.
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use pdmrl_runner::reproduce::reproduce_shard;
+use pdmrl_runner::reproduce::{reproduce_shard, write_report};
 use std::path::{Path, PathBuf};
 
 mod memory;
@@ -45,6 +47,14 @@ enum Command {
         /// results/; tables and figures use every complete run found.
         #[arg(long, value_name = "I/N")]
         shard: Option<pdmrl_runner::experiment::Shard>,
+    },
+    /// Regenerate the tables and figures of every config (or the named ones) from the
+    /// complete runs in results/, training nothing; and the memory figure from
+    /// results/memory/.
+    Figures {
+        /// Only the named configs (file stems).
+        #[arg(long, num_args = 1..)]
+        only: Vec<String>,
     },
     /// Measure the peak memory of one bp and one pdm update against depth into
     /// results/memory/memory_vs_depth.csv and results/figures/memory_vs_depth.png.
@@ -89,9 +99,67 @@ fn run() -> Result<()> {
             jobs,
             shard,
         } => (quick, only, jobs, shard),
+        Command::Figures { only } => return figures(&only),
         Command::Memory => return memory::run(&workspace_root()),
     };
     let root = workspace_root();
+    let configs = select_configs(&root, quick, &only)?;
+    let jobs = jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let results = root.join("results");
+    let mut failed = 0;
+    for config in &configs {
+        let r = reproduce_shard(config, &results, jobs, shard)
+            .with_context(|| format!("reproducing `{}`", config.display()))?;
+        eprint!("{}", r.report_text());
+        failed += r.report.failed.len();
+        if quick && let Ok(md) = std::fs::read_to_string(&r.summary_md) {
+            println!("{md}");
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} runs failed");
+    }
+    Ok(())
+}
+
+/// `cargo xtask figures`: tables and figures from results/, no training.
+fn figures(only: &[String]) -> Result<()> {
+    let root = workspace_root();
+    let results = root.join("results");
+    let registry = pdmrl_agents::pdmrl_envs::Registry::with_builtins();
+    for config in select_configs(&root, false, only)? {
+        let experiment = pdmrl_runner::experiment::Experiment::from_file(&config)?;
+        let runs = experiment.plan(&registry)?;
+        let (summary, figures) = write_report(&experiment, &runs, &results)
+            .with_context(|| format!("reporting `{}`", config.display()))?;
+        let complete =
+            pdmrl_runner::experiment::complete_runs(&runs, &results.join(&experiment.name)).len();
+        eprintln!(
+            "{}: {complete} of {} runs complete",
+            experiment.name,
+            runs.len()
+        );
+        if complete == 0 {
+            continue;
+        }
+        eprintln!("  table:   {}", summary.display());
+        for f in figures {
+            eprintln!("  figure:  {}", f.display());
+        }
+    }
+    if only.is_empty() && root.join("results/memory/memory_vs_depth.csv").is_file() {
+        for f in memory::figure(&root)? {
+            eprintln!("memory figure: {}", f.display());
+        }
+    }
+    Ok(())
+}
+
+/// The config files to use: `quick.toml`, the named ones, or all in `configs/`; checks
+/// that they exist and that no two share a name.
+fn select_configs(root: &Path, quick: bool, only: &[String]) -> Result<Vec<PathBuf>> {
     let configs_dir = root.join("configs");
     let mut configs: Vec<PathBuf> = if quick {
         vec![configs_dir.join("quick.toml")]
@@ -130,33 +198,5 @@ fn run() -> Result<()> {
             );
         }
     }
-    let jobs = jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    let results = root.join("results");
-    let mut failed = 0;
-    for config in &configs {
-        let r = reproduce_shard(config, &results, jobs, shard)
-            .with_context(|| format!("reproducing `{}`", config.display()))?;
-        eprintln!(
-            "{}: {} runs done, {} skipped (complete), {} failed",
-            r.name,
-            r.report.done.len(),
-            r.report.skipped.len(),
-            r.report.failed.len()
-        );
-        for (id, err) in &r.report.failed {
-            eprintln!("  failed {id}: {err}");
-        }
-        failed += r.report.failed.len();
-        eprintln!("  table:  {}", r.summary_md.display());
-        eprintln!("  figure: {}", r.figure.display());
-        if let Ok(md) = std::fs::read_to_string(&r.summary_md) {
-            println!("{md}");
-        }
-    }
-    if failed > 0 {
-        bail!("{failed} runs failed");
-    }
-    Ok(())
+    Ok(configs)
 }

@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use pdmrl_agents::TrainerKind;
 use pdmrl_agents::memory::{BATCH, OBS_DIM, Variant, WIDTH, update_peak_bytes};
 use pdmrl_runner::atomic::write_atomic;
-use pdmrl_runner::figures::{Series, learning_curves_png};
+use pdmrl_runner::figures::{Figure, Panel, PanelData, Series, save_figure};
 use peak_alloc::PeakAlloc;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -57,29 +57,7 @@ pub fn run(root: &Path) -> Result<()> {
     let csv_path = root.join("results/memory/memory_vs_depth.csv");
     write_atomic(&csv_path, csv.as_bytes())?;
 
-    let x: Vec<f64> = rows.iter().map(|r| r.0 as f64).collect();
-    let curve = |label: &str, bytes: &dyn Fn(&(usize, usize, usize)) -> usize| {
-        let mib: Vec<f64> = rows.iter().map(|r| bytes(r) as f64 / MIB).collect();
-        Series {
-            label: label.to_string(),
-            x: x.clone(),
-            mean: mib.clone(),
-            lower: mib.clone(),
-            upper: mib,
-        }
-    };
-    let series = [curve("bp", &|r| r.1), curve("pdm", &|r| r.2)];
-    let png_path = root.join("results/figures/memory_vs_depth.png");
-    learning_curves_png(
-        &png_path,
-        &format!("Peak memory of one update (width {WIDTH}, minibatch {BATCH}, actor + critic)"),
-        "hidden layers",
-        "peak MiB above parameters and optimiser state",
-        &series,
-        (900, 560),
-    )
-    .with_context(|| format!("drawing `{}`", png_path.display()))?;
-
+    let figures = figure(root)?;
     println!("peak bytes allocated during one update, above parameters and optimiser state");
     println!("(width {WIDTH}, tanh, obs dim {OBS_DIM}, minibatch {BATCH}, actor + critic)\n");
     println!("| depth | bp bytes | pdm bytes | bp MiB | pdm MiB |");
@@ -92,6 +70,53 @@ pub fn run(root: &Path) -> Result<()> {
         );
     }
     eprintln!("\n  table:  {}", csv_path.display());
-    eprintln!("  figure: {}", png_path.display());
+    for f in figures {
+        eprintln!("  figure: {}", f.display());
+    }
     Ok(())
+}
+
+/// Draws `results/figures/memory_vs_depth.{png,svg}` from
+/// `results/memory/memory_vs_depth.csv` (measuring nothing); returns the files written.
+///
+/// # Errors
+/// A missing or malformed CSV, or a figure that cannot be written.
+pub fn figure(root: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let csv_path = root.join("results/memory/memory_vs_depth.csv");
+    let mut reader = csv::Reader::from_path(&csv_path).with_context(|| {
+        format!(
+            "cannot read `{}` (run `cargo xtask memory`)",
+            csv_path.display()
+        )
+    })?;
+    let rows: Vec<(usize, usize, usize)> = reader
+        .deserialize()
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("cannot parse `{}`", csv_path.display()))?;
+    let x: Vec<f64> = rows.iter().map(|r| r.0 as f64).collect();
+    let curve = |label: &str, bytes: &dyn Fn(&(usize, usize, usize)) -> usize| {
+        let mib: Vec<f64> = rows.iter().map(|r| bytes(r) as f64 / MIB).collect();
+        Series {
+            label: label.to_string(),
+            x: x.clone(),
+            mean: mib.clone(),
+            lower: mib.clone(),
+            upper: mib,
+        }
+    };
+    let figure = Figure {
+        title: String::new(),
+        panels: vec![Panel {
+            title: format!(
+                "Peak memory of one update (width {WIDTH}, minibatch {BATCH}, actor + critic)"
+            ),
+            x_label: "hidden layers".into(),
+            y_label: "peak MiB above parameters and optimiser state".into(),
+            data: PanelData::Lines(vec![curve("bp", &|r| r.1), curve("pdm", &|r| r.2)]),
+        }],
+        columns: 1,
+        panel_size: (900, 560),
+    };
+    let stem = root.join("results/figures/memory_vs_depth");
+    save_figure(&stem, &figure).with_context(|| format!("drawing `{}`", stem.display()))
 }

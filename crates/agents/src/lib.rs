@@ -33,7 +33,7 @@ pub mod trainer;
 // Types that appear in this crate's public API, re-exported for users of this crate alone.
 pub use ndarray;
 pub use pdmrl_envs;
-pub use pdmrl_local_loss::{Metric, Normalize, Pairs, PdmOptions, Target};
+pub use pdmrl_local_loss::{LocalLossError, Metric, Normalize, Pairs, PdmOptions, Target};
 pub use pdmrl_tensor::Activation;
 
 pub use agent::{

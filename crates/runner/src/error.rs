@@ -35,11 +35,13 @@ pub enum RunnerError {
         cause: std::io::Error,
     },
     /// A config file that does not parse or validate.
-    #[error("invalid config `{path}`: {message}")]
+    #[error("invalid config `{}`{}: {message}", path.display(), line.map_or(String::new(), |l| format!(", line {l}")))]
     Config {
         /// The file.
         path: PathBuf,
-        /// What is wrong, with the key and line where known.
+        /// The 1-based line of the offending key, where the file has it.
+        line: Option<usize>,
+        /// What is wrong, naming the key.
         message: String,
     },
     /// Invalid command-line or JSON input.

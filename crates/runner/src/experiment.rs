@@ -2,62 +2,61 @@
 //! thread each, so results do not depend on the number of workers) into
 //! `results/<name>/<run-id>/`.
 //!
-//! The schema:
-//!
-//! ```toml
-//! name = "quick"                 # results/<name>/
-//! env_id = "CartPole-v1"
-//! algo = "ppo"
-//! trainers = ["bp", "pdm", "frozen"]
-//! seeds = [1, 2, 3, 4, 5]
-//! total_timesteps = 100000
-//! [agent]                        # optional overrides of the algorithm's defaults (AgentConfig keys)
-//! [trainer]                      # optional trainer options (local_lr, pdm.*)
-//! [sweep]                        # optional: each key a list; runs for the cartesian product
-//! "trainer.local_lr" = [1e-3, 1e-4]
-//! "agent.hidden_sizes" = [[64, 64], [64, 64, 64, 64]]
-//! ```
-//!
-//! A run's id is `<algo>-<env>-<trainer>-seed<seed>-<hash>`, the hash (FNV-1a, 32 bits,
-//! hex) of its resolved config: sweep points get distinct folders, and renaming the file
-//! or reordering its keys re-runs nothing.
+//! The file format is in [`crate::schema`]. A run's id is
+//! `<algo>-<env>-<trainer>-seed<seed>-<hash>`, the hash (FNV-1a, 32 bits, hex) of its
+//! resolved config: sweep points get distinct folders, and renaming the file or reordering
+//! its keys re-runs nothing.
 
 use crate::error::RunnerError;
-use crate::run::{RunConfig, RunOptions, read_summary, resolve_agent, train_run};
-use pdmrl_agents::{Algo, TrainerConfig, TrainerKind};
+use crate::run::{RunConfig, RunOptions, read_summary, train_run};
+use crate::schema::{self, Source};
+use pdmrl_agents::{AgentConfig, Algo, TrainerConfig, TrainerKind};
 use pdmrl_envs::Registry;
 use rayon::prelude::*;
-use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// An experiment file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Environment steps per run: the algorithm's default, one number, or one per env id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Budget {
+    /// The default of the algorithm for each env ([`AgentConfig::defaults`]).
+    Default,
+    /// The same for every env.
+    All(usize),
+    /// Per env id (every env of the experiment must be listed).
+    PerEnv(BTreeMap<String, usize>),
+}
+
+/// An experiment file, parsed and checked key by key ([`crate::schema`] lists the keys).
+#[derive(Debug, Clone)]
 pub struct Experiment {
     /// Name; results go to `results/<name>/`.
     pub name: String,
-    /// Gymnasium env id.
-    pub env_id: String,
-    /// Algorithm (`ppo`, `a2c`, `reinforce`).
-    pub algo: Algo,
-    /// Trainers to compare.
+    /// Gymnasium env ids (`[env] id`).
+    pub envs: Vec<String>,
+    /// The algorithms (`[algo] name`: one or a list; the other `[algo]` keys apply to each).
+    pub algos: Vec<Algo>,
+    /// Trainers to compare (`[trainer] kind`).
     pub trainers: Vec<TrainerKind>,
-    /// Seeds, each run for every trainer.
+    /// Seeds (`[run] seeds`), each run for every trainer.
     pub seeds: Vec<u64>,
-    /// Environment steps per run.
-    pub total_timesteps: usize,
-    /// Overrides of the algorithm's defaults for this env ([`pdmrl_agents::AgentConfig`]
-    /// keys, CleanRL names); `total_timesteps` and `algo` belong at the top level.
-    #[serde(default)]
+    /// Environment steps per run (`[run] total_timesteps`).
+    pub budget: Budget,
+    /// Updates between checkpoints (`[run] checkpoint_every`).
+    pub checkpoint_every: usize,
+    /// [`AgentConfig`] keys set by `[algo]`, `[network]` and `[run]` (CleanRL names;
+    /// `total_timesteps` is in `budget`).
     pub agent: toml::Table,
-    /// Trainer option overrides (`local_lr`, `pdm.*`); the kind comes from `trainers`.
-    #[serde(default)]
-    pub trainer: TrainerConfig,
-    /// Sweeps: `"agent.KEY"` or `"trainer.KEY"` (dotted for nested trainer keys, e.g.
-    /// `"trainer.pdm.normalize"`) to a non-empty list of values; every combination (in
-    /// key order) is run for every trainer and seed.
-    #[serde(default)]
-    pub sweep: std::collections::BTreeMap<String, Vec<toml::Value>>,
+    /// [`TrainerConfig`] keys set by `[trainer]` (without `kind`).
+    pub trainer: toml::Table,
+    /// `[sweep]`: dotted key (`algo.learning_rate`, `trainer.pdm.normalize`, ...) to a
+    /// non-empty list of values.
+    pub sweep: BTreeMap<String, Vec<toml::Value>>,
+    /// `[ablate]`: dotted key to a non-empty list of values, each run on its own against
+    /// the defaults (one at a time, not combined).
+    pub ablate: BTreeMap<String, Vec<toml::Value>>,
+    /// The file, for errors with lines.
+    pub source: Source,
 }
 
 /// One of `count` disjoint, deterministic slices of an experiment's run list (`--shard
@@ -118,182 +117,540 @@ pub struct ExperimentReport {
     pub failed: Vec<(String, String)>,
 }
 
-fn config_error(path: &Path, message: impl Into<String>) -> RunnerError {
-    RunnerError::Config {
-        path: path.to_path_buf(),
-        message: message.into(),
+/// The dotted leaves of a table: `{pdm = {normalize = "max"}}` gives `pdm.normalize`.
+fn leaves(table: &toml::Table, prefix: &str, out: &mut Vec<(String, toml::Value)>) {
+    for (k, v) in table {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            toml::Value::Table(t) if !t.is_empty() => leaves(t, &key, out),
+            _ => out.push((key, v.clone())),
+        }
     }
 }
 
+/// `base` with `overrides` on top; if that fails, the error names the first key that
+/// fails on its own (`key_of` turns its dotted path into the file's key) with its line.
+fn overlay_located<T: serde::Serialize + serde::de::DeserializeOwned>(
+    source: &Source,
+    base: &T,
+    overrides: &toml::Table,
+    what: &str,
+    key_of: &dyn Fn(&str) -> String,
+) -> Result<T, RunnerError> {
+    let Err(whole) = crate::run::overlay(base, overrides, what) else {
+        return crate::run::overlay(base, overrides, what);
+    };
+    let mut items = Vec::new();
+    leaves(overrides, "", &mut items);
+    for (key, value) in items {
+        if let Err(e) = crate::run::overlay(base, &dotted(&key, value.clone()), what) {
+            let file_key = key_of(&key);
+            let message = e.to_string();
+            let message = message
+                .strip_prefix(&format!("in the {what}: "))
+                .unwrap_or(&message);
+            return Err(source.error(
+                Some(&file_key),
+                format!("`{file_key}` = {value}: {}", message.trim()),
+            ));
+        }
+    }
+    Err(source.error(None, whole.to_string()))
+}
+
 impl Experiment {
-    /// Reads and parses an experiment file.
+    /// Reads and parses an experiment file, checking every section and key.
     ///
     /// # Errors
-    /// [`RunnerError::Config`] with toml's message (key, line and column).
+    /// [`RunnerError::Config`] naming the file, the key and its line, and what is allowed.
     pub fn from_file(path: &Path) -> Result<Self, RunnerError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| RunnerError::io("cannot read", path, e))?;
-        let experiment: Experiment =
-            toml::from_str(&text).map_err(|e| config_error(path, e.to_string()))?;
-        // Keys that the typed sections accept but that belong elsewhere here.
-        let raw: toml::Table =
-            toml::from_str(&text).map_err(|e| config_error(path, e.to_string()))?;
-        for (section, key, instead) in [
-            (
-                "agent",
-                "total_timesteps",
-                "set the top-level `total_timesteps`",
-            ),
-            (
-                "trainer",
-                "kind",
-                "list trainers in the top-level `trainers`",
-            ),
-        ] {
-            if raw.get(section).and_then(|s| s.get(key)).is_some() {
-                return Err(config_error(
-                    path,
-                    format!("`{section}.{key}` is not allowed here: {instead}"),
+        let (source, doc) = Source::read(path)?;
+        Self::from_document(source, &doc)
+    }
+
+    /// Parses an experiment from its TOML text (`path` names it in errors).
+    ///
+    /// # Errors
+    /// As [`Experiment::from_file`].
+    pub fn from_text(path: &Path, text: &str) -> Result<Self, RunnerError> {
+        let (source, doc) = Source::parse(path, text)?;
+        Self::from_document(source, &doc)
+    }
+
+    fn from_document(source: Source, doc: &toml::Table) -> Result<Self, RunnerError> {
+        let err = |key: &str, message: String| source.error(Some(key), message);
+        schema::deny_unknown(&source, "", doc, &schema::TOP_LEVEL)?;
+        let section = |name: &str| -> Result<toml::Table, RunnerError> {
+            match doc.get(name) {
+                None => Ok(toml::Table::new()),
+                Some(toml::Value::Table(t)) => Ok(t.clone()),
+                Some(other) => Err(err(
+                    name,
+                    format!(
+                        "`{name}` must be a section ([{name}]), not a {}",
+                        other.type_str()
+                    ),
+                )),
+            }
+        };
+        let name = match doc.get("name") {
+            Some(toml::Value::String(s)) => s.clone(),
+            Some(other) => {
+                return Err(err(
+                    "name",
+                    format!("`name` must be a string, not a {}", other.type_str()),
                 ));
             }
-        }
-        let name_ok = !experiment.name.is_empty()
-            && experiment
-                .name
+            None => {
+                return Err(
+                    source.error(None, "`name` is missing: the results go to results/<name>/")
+                );
+            }
+        };
+        let name_ok = !name.is_empty()
+            && name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !name_ok {
-            return Err(config_error(
-                path,
+            return Err(err(
+                "name",
                 format!(
-                    "`name` = {:?} must be non-empty and use only ASCII letters, digits, `_` and `-` (it names the folder results/<name>/)",
-                    experiment.name
+                    "`name` = {name:?} must be non-empty and use only ASCII letters, digits, `_` and `-` (it names the folder results/<name>/)"
                 ),
             ));
         }
-        if ["figures", "memory"].contains(&experiment.name.as_str()) {
-            return Err(config_error(
-                path,
+        if ["figures", "memory"].contains(&name.as_str()) {
+            return Err(err(
+                "name",
                 format!(
-                    "`name` = {:?} is reserved: results/{}/ holds the project's own output",
-                    experiment.name, experiment.name
+                    "`name` = {name:?} is reserved: results/{name}/ holds the project's own output"
                 ),
             ));
         }
-        Ok(experiment)
-    }
 
-    /// Expands into runs (trainers × seeds) and validates every run before any starts.
-    ///
-    /// # Errors
-    /// [`RunnerError::Config`] naming the file and the problem.
-    pub fn plan(&self, path: &Path, registry: &Registry) -> Result<Vec<PlannedRun>, RunnerError> {
-        if self.trainers.is_empty() || self.seeds.is_empty() {
-            return Err(config_error(
-                path,
-                "`trainers` and `seeds` must not be empty",
+        let env = section("env")?;
+        schema::deny_unknown(&source, "env", &env, &["id"])?;
+        let envs: Vec<String> = schema::one_or_many(
+            env.get("id").ok_or_else(|| {
+                err(
+                    "env",
+                    "`[env] id` is missing: a Gymnasium env id or a list of them, e.g. id = \"CartPole-v1\"".into(),
+                )
+            })?,
+            "`env.id`",
+        )
+        .map_err(|m| err("env.id", m))?;
+        if let Some(dup) = (0..envs.len()).find(|&i| envs[..i].contains(&envs[i])) {
+            return Err(err(
+                "env.id",
+                format!("`{}` is listed twice in `env.id`", envs[dup]),
             ));
         }
+
+        let mut agent = section("algo")?;
+        let algo_keys = schema::algo_keys();
+        let allowed: Vec<&str> = std::iter::once("name")
+            .chain(algo_keys.iter().map(String::as_str))
+            .collect();
+        schema::deny_unknown(&source, "algo", &agent, &allowed)?;
+        let algos: Vec<Algo> = schema::one_or_many(
+            &agent.remove("name").ok_or_else(|| {
+                err(
+                    "algo",
+                    "`[algo] name` is missing: one or a list of ppo, a2c, reinforce".into(),
+                )
+            })?,
+            "`algo.name` (ppo, a2c or reinforce)",
+        )
+        .map_err(|m| err("algo.name", m))?;
+        if let Some(dup) = (0..algos.len()).find(|&i| algos[..i].contains(&algos[i])) {
+            return Err(err(
+                "algo.name",
+                format!("`{}` is listed twice in `algo.name`", algos[dup].name()),
+            ));
+        }
+        let network = section("network")?;
+        schema::deny_unknown(&source, "network", &network, &schema::NETWORK_KEYS)?;
+        agent.extend(network);
+
+        let mut trainer = section("trainer")?;
+        let trainer_keys = toml::Table::try_from(TrainerConfig::default())
+            .expect("TrainerConfig serialises to a table");
+        let allowed: Vec<&str> = trainer_keys.keys().map(String::as_str).collect();
+        schema::deny_unknown(&source, "trainer", &trainer, &allowed)?;
+        let trainers: Vec<TrainerKind> = schema::one_or_many(
+            &trainer.remove("kind").ok_or_else(|| {
+                err(
+                    "trainer",
+                    "`[trainer] kind` is missing: one or a list of bp, pdm, pdm_guided, frozen"
+                        .into(),
+                )
+            })?,
+            "`trainer.kind`",
+        )
+        .map_err(|m| err("trainer.kind", m))?;
+        if let Some(dup) = (0..trainers.len()).find(|&i| trainers[..i].contains(&trainers[i])) {
+            return Err(err(
+                "trainer.kind",
+                format!(
+                    "trainer `{}` is listed twice in `trainer.kind`",
+                    trainers[dup]
+                ),
+            ));
+        }
+
+        let mut run = section("run")?;
+        schema::deny_unknown(&source, "run", &run, &schema::RUN_KEYS)?;
+        let seeds: Vec<u64> = schema::one_or_many(
+            &run.remove("seeds").ok_or_else(|| {
+                err(
+                    "run",
+                    "`[run] seeds` is missing: a list of non-negative integers, e.g. seeds = [1, 2, 3]".into(),
+                )
+            })?,
+            "`run.seeds` (non-negative integers)",
+        )
+        .map_err(|m| err("run.seeds", m))?;
         let mut seen = std::collections::BTreeSet::new();
-        if let Some(dup) = self.seeds.iter().find(|s| !seen.insert(**s)) {
-            return Err(config_error(
-                path,
-                format!("seed {dup} is listed twice in `seeds`"),
+        if let Some(dup) = seeds.iter().find(|s| !seen.insert(**s)) {
+            return Err(err(
+                "run.seeds",
+                format!("seed {dup} is listed twice in `run.seeds`"),
             ));
         }
-        let repeated = |i: usize| self.trainers[..i].contains(&self.trainers[i]);
-        if let Some(dup) = (0..self.trainers.len())
-            .find(|&i| repeated(i))
-            .map(|i| self.trainers[i])
-        {
-            return Err(config_error(
-                path,
-                format!("trainer `{dup}` is listed twice in `trainers`"),
-            ));
-        }
-        let mut overrides = self.agent.clone();
-        overrides.insert(
-            "total_timesteps".into(),
-            toml::Value::Integer(i64::try_from(self.total_timesteps).unwrap_or(i64::MAX)),
-        );
-        let mut runs = Vec::new();
-        for point in sweep_points(&self.sweep).map_err(|e| config_error(path, e))? {
-            let (mut agent_over, mut trainer_over) = (overrides.clone(), toml::Table::new());
-            for (key, value) in &point {
-                let (section, rest) = key.split_once('.').unwrap_or((key, ""));
-                let forbidden = ["agent.total_timesteps", "agent.algo", "trainer.kind"];
-                let target = match section {
-                    _ if forbidden.contains(&key.as_str()) => None,
-                    "agent" if !rest.is_empty() => Some(&mut agent_over),
-                    "trainer" if !rest.is_empty() => Some(&mut trainer_over),
-                    _ => None,
-                };
-                let Some(target) = target else {
-                    return Err(config_error(
-                        path,
+        let positive = |key: &str, v: &toml::Value| -> Result<usize, RunnerError> {
+            v.as_integer()
+                .filter(|&n| n >= 1)
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| err(key, format!("`{key}` = {v} must be an integer >= 1")))
+        };
+        let budget = match run.remove("total_timesteps") {
+            None => Budget::Default,
+            Some(toml::Value::Table(per_env)) => {
+                let mut m = BTreeMap::new();
+                for (id, v) in &per_env {
+                    if !envs.contains(id) {
+                        return Err(err(
+                            &format!("run.total_timesteps.{id}"),
+                            format!(
+                                "`run.total_timesteps` names `{id}`, which is not in `env.id` ({})",
+                                envs.join(", ")
+                            ),
+                        ));
+                    }
+                    m.insert(
+                        id.clone(),
+                        positive(&format!("run.total_timesteps.{id}"), v)?,
+                    );
+                }
+                if let Some(missing) = envs.iter().find(|e| !m.contains_key(*e)) {
+                    return Err(err(
+                        "run.total_timesteps",
                         format!(
-                            "sweep key `{key}` must be `agent.KEY` or `trainer.KEY` (not algo, total_timesteps or kind: list those at the top level)"
+                            "`run.total_timesteps` gives no budget for `{missing}`: list every env of `env.id`, or give one number"
                         ),
                     ));
-                };
-                crate::run::merge_tables(target, &dotted(rest, value.clone()));
+                }
+                Budget::PerEnv(m)
             }
-            let agent = resolve_agent(registry, &self.env_id, self.algo, &agent_over)
-                .map_err(|e| config_error(path, e.to_string()))?;
-            let base_trainer =
-                crate::run::overlay(&self.trainer, &trainer_over, "trainer settings")
-                    .map_err(|e| config_error(path, e.to_string()))?;
-            let suffix: Vec<String> = point.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            for &kind in &self.trainers {
-                for &seed in &self.seeds {
-                    let config = RunConfig {
-                        env_id: self.env_id.clone(),
-                        seed,
-                        trainer: TrainerConfig {
-                            kind,
-                            ..base_trainer
-                        },
-                        agent: agent.clone(),
+            Some(v) => Budget::All(positive("run.total_timesteps", &v)?),
+        };
+        let checkpoint_every = match run.remove("checkpoint_every") {
+            None => crate::run::DEFAULT_CHECKPOINT_EVERY,
+            Some(v) => v
+                .as_integer()
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| {
+                    err(
+                        "run.checkpoint_every",
+                        format!("`run.checkpoint_every` = {v} must be an integer >= 0 (updates; 0: only the last)"),
+                    )
+                })?,
+        };
+        agent.extend(run);
+
+        let sweep = Self::varied(
+            &source,
+            "sweep",
+            section("sweep")?,
+            &algo_keys,
+            &trainer_keys,
+        )?;
+        let ablate = Self::varied(
+            &source,
+            "ablate",
+            section("ablate")?,
+            &algo_keys,
+            &trainer_keys,
+        )?;
+        if let Some(both) = sweep.keys().find(|k| ablate.contains_key(*k)) {
+            return Err(err(
+                &format!("ablate.{both}"),
+                format!("`{both}` is in both [sweep] and [ablate]: give it in one of them"),
+            ));
+        }
+        Ok(Experiment {
+            name,
+            envs,
+            algos,
+            trainers,
+            seeds,
+            budget,
+            checkpoint_every,
+            agent,
+            trainer,
+            sweep,
+            ablate,
+            source,
+        })
+    }
+
+    /// The keys of `[sweep]` or `[ablate]` (`section`), each a non-empty list of values.
+    fn varied(
+        source: &Source,
+        section: &str,
+        table: toml::Table,
+        algo_keys: &[String],
+        trainer_keys: &toml::Table,
+    ) -> Result<BTreeMap<String, Vec<toml::Value>>, RunnerError> {
+        let mut out = BTreeMap::new();
+        for (key, values) in table {
+            let at = format!("{section}.{key}");
+            let (group, rest) = key.split_once('.').unwrap_or((&key, ""));
+            let ok = match group {
+                "algo" => algo_keys.iter().any(|k| k == rest),
+                "network" => schema::NETWORK_KEYS.contains(&rest),
+                "run" => schema::RUN_AGENT_KEYS.contains(&rest),
+                "trainer" => {
+                    let first = rest.split('.').next().unwrap_or("");
+                    first != "kind" && trainer_keys.contains_key(first)
+                }
+                _ => false,
+            };
+            if !ok {
+                return Err(source.error(
+                    Some(&at),
+                    format!(
+                        "{section} key `{key}` must be `algo.KEY`, `network.KEY`, `run.total_timesteps|eval_every|eval_episodes` or `trainer.KEY` (KEY a key of that section; list envs, trainers and seeds in their sections)"
+                    ),
+                ));
+            }
+            match values {
+                toml::Value::Array(v) if !v.is_empty() => {
+                    out.insert(key, v);
+                }
+                toml::Value::Array(_) => {
+                    return Err(
+                        source.error(Some(&at), format!("{section} key `{key}` lists no values"))
+                    );
+                }
+                other => {
+                    return Err(source.error(
+                        Some(&at),
+                        format!("{section} key `{key}` must be a list of values, not {other}"),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Where the file gives a varied key: `sweep.KEY` or `ablate.KEY`.
+    fn varied_at(&self, key: &str) -> String {
+        if self.ablate.contains_key(key) {
+            format!("ablate.{key}")
+        } else {
+            format!("sweep.{key}")
+        }
+    }
+
+    /// The points to run: every combination of the `[sweep]` values, each with the
+    /// defaults and then each `[ablate]` value on its own.
+    fn points(&self) -> Vec<Vec<(String, toml::Value)>> {
+        let mut single: Vec<Vec<(String, toml::Value)>> = vec![Vec::new()];
+        for (key, values) in &self.ablate {
+            single.extend(values.iter().map(|v| vec![(key.clone(), v.clone())]));
+        }
+        sweep_points(&self.sweep)
+            .into_iter()
+            .flat_map(|p| {
+                single
+                    .iter()
+                    .map(move |a| p.iter().chain(a).cloned().collect())
+            })
+            .collect()
+    }
+
+    /// The file key of an [`AgentConfig`] key (`learning_rate` → `algo.learning_rate`).
+    fn agent_key(key: &str) -> String {
+        format!("{}.{key}", schema::section_of_agent_key(key))
+    }
+
+    /// Expands into runs (envs × algorithms × sweep points × trainers × seeds) and validates every run
+    /// before any starts.
+    ///
+    /// # Errors
+    /// [`RunnerError::Config`] naming the file, the key and its line, and the problem.
+    pub fn plan(&self, registry: &Registry) -> Result<Vec<PlannedRun>, RunnerError> {
+        let source = &self.source;
+        let mut runs = Vec::new();
+        for env in &self.envs {
+            let continuous = crate::run::is_continuous(registry, env)
+                .map_err(|e| source.error(Some("env.id"), e.to_string()))?;
+            for &algo in &self.algos {
+                let defaults = AgentConfig::defaults(algo, env, continuous);
+                let mut base = overlay_located(
+                    source,
+                    &defaults,
+                    &self.agent,
+                    "agent settings",
+                    &Self::agent_key,
+                )?;
+                match &self.budget {
+                    Budget::Default => {}
+                    Budget::All(n) => base.total_timesteps = *n,
+                    Budget::PerEnv(m) => base.total_timesteps = m[env],
+                }
+                for point in self.points() {
+                    let (mut agent_over, mut trainer_over) =
+                        (toml::Table::new(), self.trainer.clone());
+                    for (key, value) in &point {
+                        let (section, rest) = key.split_once('.').unwrap_or((key, ""));
+                        if section == "trainer" {
+                            crate::run::merge_tables(
+                                &mut trainer_over,
+                                &dotted(rest, value.clone()),
+                            );
+                        } else {
+                            agent_over.insert(rest.to_string(), value.clone());
+                        }
+                    }
+                    let sweep_key = |k: &str| {
+                        let swept = point.iter().any(|(p, _)| p.ends_with(&format!(".{k}")));
+                        if swept {
+                            self.varied_at(&Self::agent_key(k))
+                        } else {
+                            Self::agent_key(k)
+                        }
                     };
-                    config
-                        .check(registry)
-                        .map_err(|e| config_error(path, e.to_string()))?;
-                    let label = std::iter::once(kind.name().to_string())
-                        .chain(suffix.iter().cloned())
-                        .collect::<Vec<_>>()
-                        .join(" ");
-                    runs.push(PlannedRun {
-                        id: run_id(&config),
-                        label,
-                        config,
-                    });
+                    let agent =
+                        overlay_located(source, &base, &agent_over, "agent settings", &sweep_key)?;
+                    let trainer_key = |k: &str| {
+                        let full = format!("trainer.{k}");
+                        if point.iter().any(|(p, _)| *p == full) {
+                            self.varied_at(&full)
+                        } else {
+                            full
+                        }
+                    };
+                    let base_trainer = overlay_located(
+                        source,
+                        &TrainerConfig::default(),
+                        &trainer_over,
+                        "trainer settings",
+                        &trainer_key,
+                    )?;
+                    let suffix: Vec<String> =
+                        point.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    for &kind in &self.trainers {
+                        for &seed in &self.seeds {
+                            let config = RunConfig {
+                                env_id: env.clone(),
+                                seed,
+                                trainer: TrainerConfig {
+                                    kind,
+                                    ..base_trainer
+                                },
+                                agent: agent.clone(),
+                            };
+                            if let Err(e) = config.check(registry) {
+                                return Err(self.check_error(&e, env, algo, &point, kind));
+                            }
+                            let algo_name = (self.algos.len() > 1).then(|| algo.name().to_string());
+                            let label = algo_name
+                                .into_iter()
+                                .chain(std::iter::once(kind.name().to_string()))
+                                .chain(suffix.iter().cloned())
+                                .collect::<Vec<_>>()
+                                .join(" ");
+                            runs.push(PlannedRun {
+                                id: run_id(&config),
+                                label,
+                                config,
+                            });
+                        }
+                    }
                 }
             }
         }
         let mut ids = std::collections::BTreeSet::new();
         if let Some(dup) = runs.iter().find(|r| !ids.insert(r.id.clone())) {
-            return Err(config_error(
-                path,
+            return Err(source.error(
+                Some("sweep"),
                 format!(
-                    "two runs resolve to the same config ({}): a sweep lists a value twice",
+                    "two runs resolve to the same config ({}): [sweep] or [ablate] lists a value twice, or a key's default",
                     dup.id
                 ),
             ));
         }
         Ok(runs)
     }
+
+    /// A failed [`RunConfig::check`] as a config error at the key it names.
+    fn check_error(
+        &self,
+        e: &RunnerError,
+        env: &str,
+        algo: Algo,
+        point: &[(String, toml::Value)],
+        kind: TrainerKind,
+    ) -> RunnerError {
+        let name = match e {
+            RunnerError::Agent(pdmrl_agents::AgentError::InvalidConfig { name, .. }) => {
+                if name.starts_with("trainer.") {
+                    name.to_string()
+                } else {
+                    Self::agent_key(name)
+                }
+            }
+            RunnerError::Agent(pdmrl_agents::AgentError::LocalLoss(
+                pdmrl_agents::LocalLossError::InvalidOption { name, .. },
+            )) => format!("trainer.{name}"),
+            RunnerError::Env(_) => "env.id".to_string(),
+            _ => String::new(),
+        };
+        let key = if point.iter().any(|(k, _)| *k == name) {
+            self.varied_at(&name)
+        } else if name == "run.total_timesteps" && matches!(self.budget, Budget::PerEnv(_)) {
+            format!("run.total_timesteps.{env}")
+        } else {
+            name
+        };
+        let default = if key.is_empty() || self.source.has(&key) {
+            String::new()
+        } else {
+            format!(
+                " (not set in the file: the default of {} on {env}; set it in [{}])",
+                algo.name(),
+                key.split('.').next().unwrap_or("algo")
+            )
+        };
+        self.source.error(
+            (!key.is_empty()).then_some(key.as_str()),
+            format!("{e}{default}, for {env} with trainer `{kind}`"),
+        )
+    }
 }
 
 /// The points of a sweep: every combination of the listed values, keys in order; one
 /// empty point without a sweep.
-fn sweep_points(
-    sweep: &std::collections::BTreeMap<String, Vec<toml::Value>>,
-) -> Result<Vec<Vec<(String, toml::Value)>>, String> {
+fn sweep_points(sweep: &BTreeMap<String, Vec<toml::Value>>) -> Vec<Vec<(String, toml::Value)>> {
     let mut points: Vec<Vec<(String, toml::Value)>> = vec![Vec::new()];
     for (key, values) in sweep {
-        if values.is_empty() {
-            return Err(format!("sweep key `{key}` lists no values"));
-        }
         points = points
             .into_iter()
             .flat_map(|p| {
@@ -305,7 +662,7 @@ fn sweep_points(
             })
             .collect();
     }
-    Ok(points)
+    points
 }
 
 /// `a.b.c = value` as nested tables.
@@ -340,7 +697,7 @@ pub fn run_id(config: &RunConfig) -> String {
 }
 
 /// Runs every planned run into `dir/<run-id>/` on `jobs` worker threads (each run on one
-/// thread). A run whose `summary.json` exists and whose `config.toml` equals its resolved
+/// thread), with a checkpoint every `checkpoint_every` updates. A run whose `summary.json` exists and whose `config.toml` equals its resolved
 /// config is skipped; a run with the same config and a checkpoint is resumed from it; any
 /// other run is (re)started from scratch.
 ///
@@ -352,6 +709,7 @@ pub fn run_experiment(
     runs: &[PlannedRun],
     dir: &Path,
     jobs: usize,
+    checkpoint_every: usize,
     registry: &Registry,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ExperimentReport, RunnerError> {
@@ -370,6 +728,7 @@ pub fn run_experiment(
                     let options = RunOptions {
                         force: true,
                         resume: is_resumable(&out, &run.config),
+                        checkpoint_every,
                         ..RunOptions::new(progress)
                     };
                     train_run(&run.config, registry, &out, &options).map(|_| true)

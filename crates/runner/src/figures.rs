@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use plotters::coord::Shift;
 use plotters::coord::ranged1d::{BoldPoints, Ranged};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
@@ -53,6 +54,27 @@ pub struct Series {
     pub mean: Vec<f64>,
     pub lower: Vec<f64>,
     pub upper: Vec<f64>,
+}
+
+impl Series {
+    /// A series without points.
+    pub fn new(label: impl Into<String>) -> Self {
+        Series {
+            label: label.into(),
+            x: vec![],
+            mean: vec![],
+            lower: vec![],
+            upper: vec![],
+        }
+    }
+
+    /// Appends the point `x` with its centre and band.
+    pub fn push(&mut self, x: f64, (mean, lower, upper): (f64, f64, f64)) {
+        self.x.push(x);
+        self.mean.push(mean);
+        self.lower.push(lower);
+        self.upper.push(upper);
+    }
 }
 
 /// Why a figure could not be produced. Every message names the output path.
@@ -153,12 +175,47 @@ pub fn learning_curves_png(
         });
     }
     let data = validate(path, series)?;
+    let parent = prepare(path)?;
+
+    let pixels = render(size, &|root, k| {
+        root.fill(&WHITE).map_err(err_string)?;
+        draw_chart(root, k, title, x_label, y_label, &data, &[], size)
+    })
+    .map_err(|message| FigureError::Render {
+        path: path.to_path_buf(),
+        message,
+    })?;
+    write_png(path, &parent, &pixels, size)
+}
+
+/// Writes `pixels` (RGB, `size`) as the PNG `path` atomically: a temporary file in
+/// `parent`, renamed into place.
+fn write_png(
+    path: &Path,
+    parent: &Path,
+    pixels: &[u8],
+    size: (u32, u32),
+) -> Result<(), FigureError> {
+    let tmp = temp_path(parent, path);
+    if let Err(message) = save_png(&tmp, pixels, size) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(FigureError::Io {
+            path: path.to_path_buf(),
+            action: "writing temporary file",
+            target: tmp,
+            source: std::io::Error::other(message),
+        });
+    }
+    rename_into_place(&tmp, path)
+}
+
+/// Loads the font and creates the folder of `path`; returns the folder.
+fn prepare(path: &Path) -> Result<PathBuf, FigureError> {
     if !ensure_font() {
         return Err(FigureError::Font {
             path: path.to_path_buf(),
         });
     }
-
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -169,32 +226,7 @@ pub fn learning_curves_png(
         target: parent.clone(),
         source,
     })?;
-
-    let pixels =
-        render(title, x_label, y_label, &data, size).map_err(|message| FigureError::Render {
-            path: path.to_path_buf(),
-            message,
-        })?;
-
-    let tmp = temp_path(&parent, path);
-    if let Err(message) = save_png(&tmp, &pixels, size) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(FigureError::Io {
-            path: path.to_path_buf(),
-            action: "writing temporary file",
-            target: tmp,
-            source: std::io::Error::other(message),
-        });
-    }
-    std::fs::rename(&tmp, path).map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        FigureError::Io {
-            path: path.to_path_buf(),
-            action: "renaming temporary file",
-            target: tmp.clone(),
-            source,
-        }
-    })
+    Ok(parent)
 }
 
 /// Encodes an RGB image of `size` pixels as PNG into `file` (whose name must end in `.png`).
@@ -360,16 +392,12 @@ fn err_string<E: fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
-/// Renders into an RGB buffer of `width x height` pixels. Drawing happens at `SUPERSAMPLE`x
-/// that size and is averaged down, which anti-aliases the lines and smooths plotters'
-/// whole-pixel glyph placement.
-fn render(
-    title: &str,
-    x_label: &str,
-    y_label: &str,
-    data: &[Curve],
-    (width, height): (u32, u32),
-) -> Result<Vec<u8>, String> {
+/// Renders `draw` into an RGB buffer of `width x height` pixels. Drawing happens at
+/// `SUPERSAMPLE`x that size (the factor is passed to `draw`) and is averaged down, which
+/// anti-aliases the lines and smooths plotters' whole-pixel glyph placement.
+type Draw<'a> = dyn Fn(&DrawingArea<BitMapBackend<'_>, Shift>, f64) -> Result<(), String> + 'a;
+
+fn render((width, height): (u32, u32), draw: &Draw) -> Result<Vec<u8>, String> {
     let (w, h) = (width as usize, height as usize);
     let k = if w * h <= MAX_SUPERSAMPLED_PIXELS {
         SUPERSAMPLE
@@ -377,16 +405,12 @@ fn render(
         1
     };
     let mut big = vec![255u8; w * k * h * k * 3];
-    draw_chart(
-        &mut big,
-        ((w * k) as u32, (h * k) as u32),
-        k as f64,
-        title,
-        x_label,
-        y_label,
-        data,
-        (width, height),
-    )?;
+    {
+        let root = BitMapBackend::with_buffer(&mut big, ((w * k) as u32, (h * k) as u32))
+            .into_drawing_area();
+        draw(&root, k as f64)?;
+        root.present().map_err(err_string)?;
+    }
     Ok(downsample(big, w, h, k))
 }
 
@@ -422,16 +446,17 @@ fn downsample(big: Vec<u8>, w: usize, h: usize, k: usize) -> Vec<u8> {
 /// Draws the chart into an RGB `buffer` of `buf_size` pixels. Sizes are designed for the
 /// `out_size` output image, and multiplied by the supersampling factor `k`.
 #[allow(clippy::too_many_arguments)]
-fn draw_chart(
-    buffer: &mut [u8],
-    buf_size: (u32, u32),
+fn draw_chart<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
     k: f64,
     title: &str,
     x_label: &str,
     y_label: &str,
     data: &[Curve],
+    colours: &[RGBColor],
     (width, height): (u32, u32),
 ) -> Result<(), String> {
+    let colour = |i: usize| colours.get(i).copied().unwrap_or_else(|| colour(i));
     // Everything scales with the image, relative to the 900x560 reference size.
     // Text shrinks less than the rest, so that small figures stay readable.
     let s = (f64::from(width) / 900.0).min(f64::from(height) / 560.0);
@@ -444,9 +469,6 @@ fn draw_chart(
 
     let ((x0, x1), (y0, y1)) = data_ranges(data);
     let (n_x_labels, n_y_labels) = (8, 7);
-
-    let root = BitMapBackend::with_buffer(buffer, buf_size).into_drawing_area();
-    root.fill(&WHITE).map_err(err_string)?;
 
     // Size the label areas from the actual tick labels.
     let y_ticks: Vec<String> = RangedCoordf64::from(y0..y1)
@@ -462,22 +484,11 @@ fn draw_chart(
                 .0,
         );
     }
-    let (_, tick_h) = root
-        .estimate_text_size("0k", &tick_font)
-        .map_err(err_string)?;
-    let (_, desc_h) = root
-        .estimate_text_size("Ag", &desc_font)
-        .map_err(err_string)?;
-    let tick_mark = px(5.0) as u32;
+    let (tick_mark, x_area, desc_h) = x_label_area(root, &px, &tick_font, &desc_font)?;
     let y_area = y_tick_w + tick_mark + px(10.0) as u32 + desc_h + px(8.0) as u32;
-    let x_area = tick_h + tick_mark + px(10.0) as u32 + desc_h + px(8.0) as u32;
 
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, title_font)
-        .margin_top(px(10.0) as u32)
-        .margin_left(px(8.0) as u32)
-        .margin_bottom(px(6.0) as u32)
-        .margin_right(px(22.0) as u32)
+    let mut builder = ChartBuilder::on(root);
+    let mut chart = panel_margins(builder.caption(title, title_font), &px)
         .x_label_area_size(x_area)
         .y_label_area_size(y_area)
         .build_cartesian_2d(x0..x1, y0..y1)
@@ -596,8 +607,6 @@ fn draw_chart(
         .border_style(RGBColor(190, 190, 190))
         .draw()
         .map_err(err_string)?;
-
-    root.present().map_err(err_string)?;
     Ok(())
 }
 
@@ -648,4 +657,357 @@ fn overlap_score(
         }
     }
     score
+}
+
+/// The heights of the text around a panel: `(tick_mark, x_area)`, the tick-mark length
+/// and the height of the x label area (ticks, their labels and the axis description).
+fn x_label_area<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    px: &dyn Fn(f64) -> f64,
+    tick_font: &TextStyle,
+    desc_font: &TextStyle,
+) -> Result<(u32, u32, u32), String> {
+    let (_, tick_h) = root
+        .estimate_text_size("0k", tick_font)
+        .map_err(err_string)?;
+    let (_, desc_h) = root
+        .estimate_text_size("Ag", desc_font)
+        .map_err(err_string)?;
+    let tick_mark = px(5.0) as u32;
+    let x_area = tick_h + tick_mark + px(10.0) as u32 + desc_h + px(8.0) as u32;
+    Ok((tick_mark, x_area, desc_h))
+}
+
+/// The margins every panel uses.
+fn panel_margins<'a, 'b, DB: DrawingBackend>(
+    builder: &'b mut ChartBuilder<'a, 'b, DB>,
+    px: &dyn Fn(f64) -> f64,
+) -> &'b mut ChartBuilder<'a, 'b, DB> {
+    builder
+        .margin_top(px(10.0) as u32)
+        .margin_left(px(8.0) as u32)
+        .margin_bottom(px(6.0) as u32)
+        .margin_right(px(22.0) as u32)
+}
+
+/// One estimate with its interval, e.g. the IQM of the final returns of a trainer's runs
+/// and its 95% bootstrap CI.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interval {
+    pub label: String,
+    pub value: f64,
+    pub lower: f64,
+    pub upper: f64,
+}
+
+/// What a panel shows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PanelData {
+    /// Lines with shaded bands (learning curves, return against depth).
+    Lines(Vec<Series>),
+    /// One row per label: the interval as a shaded bar and the estimate as a tick
+    /// (rliable's interval estimates).
+    Intervals(Vec<Interval>),
+}
+
+/// One panel of a [`Figure`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Panel {
+    pub title: String,
+    /// The axis of the values (for intervals: the horizontal axis).
+    pub x_label: String,
+    pub y_label: String,
+    pub data: PanelData,
+}
+
+/// A figure: a title over a grid of panels, `columns` wide, each `panel_size` pixels.
+/// Labels keep their colour across panels (the order of first appearance).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    pub title: String,
+    pub panels: Vec<Panel>,
+    pub columns: usize,
+    pub panel_size: (u32, u32),
+}
+
+impl Figure {
+    /// Every label, in the order of first appearance over the panels.
+    fn labels(&self) -> Vec<&str> {
+        let mut labels: Vec<&str> = Vec::new();
+        for panel in &self.panels {
+            let names: Vec<&str> = match &panel.data {
+                PanelData::Lines(s) => s.iter().map(|s| s.label.as_str()).collect(),
+                PanelData::Intervals(v) => v.iter().map(|v| v.label.as_str()).collect(),
+            };
+            for n in names {
+                if !labels.contains(&n) {
+                    labels.push(n);
+                }
+            }
+        }
+        labels
+    }
+
+    fn grid(&self) -> (usize, usize) {
+        let cols = self.columns.clamp(1, self.panels.len().max(1));
+        (self.panels.len().div_ceil(cols), cols)
+    }
+
+    /// Size of the whole image in pixels.
+    pub fn size(&self) -> (u32, u32) {
+        let (rows, cols) = self.grid();
+        let title_h = if self.title.is_empty() { 0 } else { 44 };
+        (
+            self.panel_size.0 * cols as u32,
+            self.panel_size.1 * rows as u32 + title_h,
+        )
+    }
+}
+
+const INTERVAL_BAR_ALPHA: f64 = 0.45;
+
+/// Draws one interval panel into `root`.
+fn draw_intervals<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    k: f64,
+    panel: &Panel,
+    intervals: &[Interval],
+    colours: &[RGBColor],
+    (width, height): (u32, u32),
+) -> Result<(), String> {
+    let s = (f64::from(width) / 900.0).min(f64::from(height) / 560.0);
+    let px = |v: f64| ((v * s).round().max(1.0) * k).round();
+    let pt = |v: f64| (v * s.max(0.9) * k).round();
+    let title_font = (FONT, pt(22.0)).into_font().color(&BLACK);
+    let desc_font = (FONT, pt(17.0)).into_font().color(&BLACK);
+    let tick_font = (FONT, pt(14.0)).into_font().color(&RGBColor(40, 40, 40));
+    let (mut x0, mut x1) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in intervals {
+        x0 = x0.min(v.lower).min(v.value);
+        x1 = x1.max(v.upper).max(v.value);
+    }
+    let (x0, x1) = non_empty_range(x0, x1);
+    let pad = 0.05 * (x1 - x0);
+    let (x0, x1) = (x0 - pad, x1 + pad);
+    let n = intervals.len() as i32;
+    let mut label_w = 0u32;
+    for v in intervals {
+        label_w = label_w.max(
+            root.estimate_text_size(&v.label, &tick_font)
+                .map_err(err_string)?
+                .0,
+        );
+    }
+    let (tick_mark, x_area, _) = x_label_area(root, &px, &tick_font, &desc_font)?;
+    let mut builder = ChartBuilder::on(root);
+    let mut chart = panel_margins(builder.caption(&panel.title, title_font), &px)
+        .x_label_area_size(x_area)
+        .y_label_area_size(label_w + tick_mark + px(12.0) as u32)
+        .build_cartesian_2d(x0..x1, (0..n - 1).into_segmented())
+        .map_err(err_string)?;
+    let labels: Vec<&str> = intervals.iter().map(|v| v.label.as_str()).collect();
+    // Rows from the top in the order given.
+    let row_label = |v: &SegmentValue<i32>| match v {
+        SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => usize::try_from(n - 1 - *i)
+            .ok()
+            .and_then(|j| labels.get(j))
+            .map_or(String::new(), |l| (*l).to_string()),
+        SegmentValue::Last => String::new(),
+    };
+    let x_tick = |v: &f64| tick_label(*v, x1 - x0);
+    chart
+        .configure_mesh()
+        .x_labels(7)
+        .y_labels(intervals.len())
+        .x_label_formatter(&x_tick)
+        .y_label_formatter(&row_label)
+        .x_desc(&panel.x_label)
+        .axis_desc_style(desc_font)
+        .label_style(tick_font)
+        .bold_line_style(RGBColor(225, 225, 225).stroke_width(px(1.0) as u32))
+        .light_line_style(TRANSPARENT)
+        .disable_y_mesh()
+        .axis_style(RGBColor(60, 60, 60).stroke_width(px(1.0) as u32))
+        .set_all_tick_mark_size(tick_mark)
+        .draw()
+        .map_err(err_string)?;
+    let line_w = pt(3.0) as u32;
+    for (j, v) in intervals.iter().enumerate() {
+        let c = colours.get(j).copied().unwrap_or_else(|| colour(j));
+        let row = n - 1 - j as i32;
+        let mut bar = Rectangle::new(
+            [
+                (v.lower, SegmentValue::Exact(row)),
+                (v.upper, SegmentValue::Exact(row + 1)),
+            ],
+            c.mix(INTERVAL_BAR_ALPHA).filled(),
+        );
+        bar.set_margin(px(6.0) as u32, px(6.0) as u32, 0, 0);
+        chart
+            .draw_series(std::iter::once(bar))
+            .map_err(err_string)?;
+        let mut tick = Rectangle::new(
+            [
+                (v.value, SegmentValue::Exact(row)),
+                (v.value, SegmentValue::Exact(row + 1)),
+            ],
+            c.stroke_width(line_w),
+        );
+        tick.set_margin(px(3.0) as u32, px(3.0) as u32, 0, 0);
+        chart
+            .draw_series(std::iter::once(tick))
+            .map_err(err_string)?;
+    }
+    Ok(())
+}
+
+fn check_intervals(path: &Path, panel: &Panel, v: &[Interval]) -> Result<(), FigureError> {
+    if v.is_empty() {
+        return Err(FigureError::NoSeries {
+            path: path.to_path_buf(),
+        });
+    }
+    for i in v {
+        for (field, value) in [("value", i.value), ("lower", i.lower), ("upper", i.upper)] {
+            if !value.is_finite() {
+                return Err(FigureError::NonFinite {
+                    path: path.to_path_buf(),
+                    label: format!("{}: {}", panel.title, i.label),
+                    field,
+                    index: 0,
+                    value,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Draws the whole figure into `root` (filled white), `k` the supersampling factor.
+fn draw_figure<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    k: f64,
+    figure: &Figure,
+    curves: &[Option<Vec<Curve>>],
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(err_string)?;
+    let labels = figure.labels();
+    let (rows, cols) = figure.grid();
+    let area = if figure.title.is_empty() {
+        root.clone()
+    } else {
+        root.titled(
+            &figure.title,
+            (FONT, (21.0 * k).round()).into_font().color(&BLACK),
+        )
+        .map_err(err_string)?
+    };
+    let cells = area.split_evenly((rows, cols));
+    for ((panel, cell), curves) in figure.panels.iter().zip(&cells).zip(curves) {
+        match (&panel.data, curves) {
+            (PanelData::Lines(series), Some(curves)) => {
+                let colours: Vec<RGBColor> = series
+                    .iter()
+                    .map(|s| colour(labels.iter().position(|l| *l == s.label).unwrap_or(0)))
+                    .collect();
+                draw_chart(
+                    cell,
+                    k,
+                    &panel.title,
+                    &panel.x_label,
+                    &panel.y_label,
+                    curves,
+                    &colours,
+                    figure.panel_size,
+                )?;
+            }
+            (PanelData::Intervals(v), _) => {
+                let colours: Vec<RGBColor> = v
+                    .iter()
+                    .map(|s| colour(labels.iter().position(|l| *l == s.label).unwrap_or(0)))
+                    .collect();
+                draw_intervals(cell, k, panel, v, &colours, figure.panel_size)?;
+            }
+            (PanelData::Lines(_), None) => unreachable!("curves are validated for line panels"),
+        }
+    }
+    Ok(())
+}
+
+/// Writes `figure` as `<stem>.png` and `<stem>.svg` (each atomically: a temporary file
+/// renamed into place), creating the folder; returns both paths.
+///
+/// # Errors
+/// [`FigureError`] naming the file: no panels, a panel without data, non-finite values,
+/// a size outside 200x150 ..= 20000x20000, or an I/O failure.
+pub fn save_figure(stem: &Path, figure: &Figure) -> Result<Vec<PathBuf>, FigureError> {
+    let png = stem.with_extension("png");
+    let svg = stem.with_extension("svg");
+    if figure.panels.is_empty() {
+        return Err(FigureError::NoSeries { path: png });
+    }
+    let (width, height) = figure.size();
+    let (pw, ph) = figure.panel_size;
+    if pw < 200 || ph < 150 || width > 20_000 || height > 20_000 {
+        return Err(FigureError::InvalidSize {
+            path: png,
+            width,
+            height,
+        });
+    }
+    let mut curves = Vec::new();
+    for panel in &figure.panels {
+        match &panel.data {
+            PanelData::Lines(series) => curves.push(Some(validate(&png, series)?)),
+            PanelData::Intervals(v) => {
+                check_intervals(&png, panel, v)?;
+                curves.push(None);
+            }
+        }
+    }
+    let parent = prepare(&png)?;
+    let render_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |message| FigureError::Render { path, message }
+    };
+
+    // PNG: supersampled, then averaged down.
+    let pixels = render((width, height), &|root, k| {
+        draw_figure(root, k, figure, &curves)
+    })
+    .map_err(render_error(&png))?;
+    write_png(&png, &parent, &pixels, (width, height))?;
+
+    // SVG: vector, text as text.
+    let mut text = String::new();
+    {
+        let root = SVGBackend::with_string(&mut text, (width, height)).into_drawing_area();
+        draw_figure(&root, 1.0, figure, &curves).map_err(render_error(&svg))?;
+        root.present()
+            .map_err(|e| render_error(&svg)(e.to_string()))?;
+    }
+    let tmp = temp_path(&parent, &svg);
+    std::fs::write(&tmp, text.as_bytes()).map_err(|source| {
+        let _ = std::fs::remove_file(&tmp);
+        FigureError::Io {
+            path: svg.clone(),
+            action: "writing temporary file",
+            target: tmp.clone(),
+            source,
+        }
+    })?;
+    rename_into_place(&tmp, &svg)?;
+    Ok(vec![png, svg])
+}
+
+fn rename_into_place(tmp: &Path, path: &Path) -> Result<(), FigureError> {
+    std::fs::rename(tmp, path).map_err(|source| {
+        let _ = std::fs::remove_file(tmp);
+        FigureError::Io {
+            path: path.to_path_buf(),
+            action: "renaming temporary file",
+            target: tmp.to_path_buf(),
+            source,
+        }
+    })
 }

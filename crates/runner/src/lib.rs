@@ -1,7 +1,7 @@
 //! # pdmrl-runner
 //!
 //! Runs experiments and puts them on disk: one run ([`run::train_run`]), an experiment
-//! file expanded into runs and run in parallel ([`experiment`]), aggregation over seeds
+//! file ([`schema`]) expanded into runs and run in parallel ([`experiment`]), aggregation over seeds
 //! ([`aggregate`]), robust statistics over seeds ([`stats`]), figures ([`figures`]), and environment rollouts for parity checks
 //! ([`rollout`]). The `pdmrl` binary is the command-line face of this library;
 //! `cargo xtask reproduce` drives it over `configs/`.
@@ -15,6 +15,7 @@ pub mod figures;
 pub mod reproduce;
 pub mod rollout;
 pub mod run;
+pub mod schema;
 pub mod stats;
 
 pub use error::RunnerError;

@@ -47,10 +47,11 @@ enum Command {
         /// round it down to whole iterations).
         #[arg(long)]
         total_steps: Option<usize>,
-        /// Set a hyperparameter, as a TOML `key=value` of the agent config, or of the
-        /// trainer options under `trainer.` (repeatable), e.g. `--set learning_rate=1e-3
-        /// --set hidden_sizes=[64,64,64] --set trainer.local_lr=1e-4
-        /// --set trainer.pdm.normalize="none"`.
+        /// Set a hyperparameter, as a TOML `key=value` with the keys of experiment files
+        /// (`algo.KEY`, `network.KEY`, `run.KEY`, `trainer.KEY`; the section may be left
+        /// out of algo, network and run keys) (repeatable), e.g. `--set
+        /// algo.learning_rate=1e-3 --set network.hidden_sizes=[64,64,64] --set
+        /// trainer.local_lr=1e-4 --set trainer.pdm.normalize="none"`.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
         /// Output folder.
@@ -80,6 +81,22 @@ enum Command {
         /// training).
         #[arg(long)]
         seed: Option<u64>,
+    },
+    /// Run an experiment file into RESULTS/<name>/ (resumably: complete runs are skipped,
+    /// interrupted ones resume from their checkpoint), then write its tables and figures
+    /// (RESULTS/figures/). `cargo xtask reproduce` does this for the project's configs/.
+    Reproduce {
+        /// The experiment file.
+        file: PathBuf,
+        /// The results folder.
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        /// Worker threads (one run per thread); default: the number of cores.
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Run only the I-th of N disjoint slices of the runs.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<pdmrl_runner::experiment::Shard>,
     },
     /// Experiment files.
     Config {
@@ -186,6 +203,37 @@ fn run(cli: Cli) -> Result<()> {
                         })?;
                         merge_tables(&mut overrides, &table);
                     }
+                    // `algo.KEY`, `network.KEY` and `run.KEY`, as in experiment files, are
+                    // agent keys like the bare `KEY`.
+                    for section in ["algo", "network", "run"] {
+                        let Some(value) = overrides.remove(section) else {
+                            continue;
+                        };
+                        let toml::Value::Table(keys) = value else {
+                            if section == "algo" {
+                                bail!(
+                                    "--set algo={value} is not allowed: choose the algorithm with --algo (hyperparameters are --set algo.KEY=VALUE)"
+                                );
+                            }
+                            bail!(
+                                "--set {section}={value} is not a key; set them one by one, e.g. --set {section}.KEY=VALUE"
+                            );
+                        };
+                        for (k, v) in keys {
+                            if section == "algo" && k == "name" {
+                                bail!(
+                                    "--set algo.name is not allowed: choose the algorithm with --algo"
+                                );
+                            }
+                            let home = pdmrl_runner::schema::section_of_agent_key(&k);
+                            if home != section {
+                                bail!(
+                                    "--set {section}.{k}: `{k}` is a [{home}] key (use {home}.{k} or just {k})"
+                                );
+                            }
+                            overrides.insert(k, v);
+                        }
+                    }
                     if let Some(steps) = total_steps {
                         if steps == 0 {
                             bail!("--total-steps must be at least 1 (got 0)");
@@ -277,11 +325,26 @@ fn run(cli: Cli) -> Result<()> {
             )
             .context("cannot write the report to stdout")?;
         }
+        Command::Reproduce {
+            file,
+            results,
+            jobs,
+            shard,
+        } => {
+            let jobs = jobs
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .max(1);
+            let r = pdmrl_runner::reproduce::reproduce_shard(&file, &results, jobs, shard)?;
+            eprint!("{}", r.report_text());
+            if !r.report.failed.is_empty() {
+                bail!("{} runs failed", r.report.failed.len());
+            }
+        }
         Command::Config {
             command: ConfigCommand::Show { file },
         } => {
             let experiment = pdmrl_runner::experiment::Experiment::from_file(&file)?;
-            let runs = experiment.plan(&file, &registry)?;
+            let runs = experiment.plan(&registry)?;
             let mut stdout = std::io::stdout().lock();
             writeln!(
                 stdout,

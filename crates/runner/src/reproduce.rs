@@ -1,15 +1,20 @@
 //! Reproduce an experiment end to end: plan, run (resumably, in parallel), aggregate,
 //! draw. `cargo xtask reproduce` calls [`reproduce`] for each config file.
 
-use crate::aggregate::{learning_curves, robust_statistics, summary_markdown};
+use crate::aggregate::{
+    GroupEvaluations, evaluation_stats, iqm_ci, learning_curves, read_evaluations,
+    robust_statistics, summary_markdown,
+};
 use crate::atomic::write_atomic;
 use crate::error::RunnerError;
+use crate::experiment::PlannedRun;
 use crate::experiment::{
     Experiment, ExperimentReport, Shard, complete_runs, run_experiment, run_steps, summaries,
 };
-use crate::figures::learning_curves_png;
+use crate::figures::{Figure, Interval, Panel, PanelData, Series, save_figure};
 use indicatif::{ProgressBar, ProgressStyle};
 use pdmrl_envs::Registry;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// What one reproduction produced.
@@ -21,22 +26,40 @@ pub struct Reproduction {
     pub report: ExperimentReport,
     /// The summary table written.
     pub summary_md: PathBuf,
-    /// The learning-curve figure written.
-    pub figure: PathBuf,
+    /// The figures written (PNG and SVG of each).
+    pub figures: Vec<PathBuf>,
 }
 
-/// The figure file name of an experiment: `<name>_<env>.png` with the env id's name
-/// lower-cased and without its version, e.g. `quick_cartpole.png`.
-pub fn figure_name(name: &str, env_id: &str) -> String {
-    let base = env_id.rsplit('/').next().unwrap_or(env_id);
-    let base = base.split("-v").next().unwrap_or(base);
-    format!("{name}_{}.png", base.to_lowercase())
+impl Reproduction {
+    /// What happened, for a terminal: runs done, skipped and failed (with their errors),
+    /// and the files written, one per line.
+    pub fn report_text(&self) -> String {
+        let r = &self.report;
+        let mut text = format!(
+            "{}: {} runs done, {} skipped (complete), {} failed\n",
+            self.name,
+            r.done.len(),
+            r.skipped.len(),
+            r.failed.len()
+        );
+        for (id, err) in &r.failed {
+            let _ = writeln!(text, "  failed {id}: {err}");
+        }
+        if self.summary_md.is_file() {
+            let _ = writeln!(text, "  table:   {}", self.summary_md.display());
+        } else {
+            let _ = writeln!(text, "  table:   none yet (no complete run)");
+        }
+        for f in &self.figures {
+            let _ = writeln!(text, "  figure:  {}", f.display());
+        }
+        text
+    }
 }
 
 /// Runs the experiment in `config` into `results/<name>/` on `jobs` threads, then writes
-/// `results/<name>/summary.md` and `results/figures/<name>_<env>.png`. Prints the plan
-/// (runs, complete, remaining) to stderr and shows a progress bar when stderr is a
-/// terminal.
+/// its tables and figures ([`write_report`]). Prints the plan (runs, complete, remaining,
+/// CPU time left) to stderr and shows a progress bar when stderr is a terminal.
 ///
 /// # Errors
 /// An invalid config (before any run starts), or a failure to write the table or figure.
@@ -59,7 +82,7 @@ pub fn reproduce_shard(
 ) -> Result<Reproduction, RunnerError> {
     let registry = Registry::with_builtins();
     let experiment = Experiment::from_file(config)?;
-    let all_runs = experiment.plan(config, &registry)?;
+    let all_runs = experiment.plan(&registry)?;
     let runs: Vec<_> = all_runs
         .iter()
         .enumerate()
@@ -116,41 +139,262 @@ pub fn reproduce_shard(
             .progress_chars("=> "),
     );
     bar.set_prefix(experiment.name.clone());
-    let report = run_experiment(&runs, &dir, jobs, &registry, &|n| bar.inc(n))?;
+    let report = run_experiment(
+        &runs,
+        &dir,
+        jobs,
+        experiment.checkpoint_every,
+        &registry,
+        &|n| bar.inc(n),
+    )?;
     bar.finish_and_clear();
 
-    let done = summaries(&all_runs, &dir)?;
-    let title = format!(
-        "{}: {} on {}",
-        experiment.name,
-        experiment.algo.name().to_uppercase(),
-        experiment.env_id
-    );
-    let summary_md = dir.join("summary.md");
-    let mut md = summary_markdown(&title, &done);
-    if let Some((robust, csv)) = robust_statistics(&done, &dir)? {
-        md.push_str(&robust);
-        write_atomic(&dir.join("summary.csv"), csv.as_bytes())?;
-    }
-    write_atomic(&summary_md, md.as_bytes())?;
-    let figure = results
-        .join("figures")
-        .join(figure_name(&experiment.name, &experiment.env_id));
-    let series = learning_curves(&done, &dir, 100)?;
-    if !series.is_empty() {
-        learning_curves_png(
-            &figure,
-            &format!("{title} (IQM over seeds, 95% bootstrap CI)"),
-            "environment steps",
-            "episodic return (mean of last 10 episodes)",
-            &series,
-            (900, 560),
-        )?;
-    }
+    let (summary_md, figures) = write_report(&experiment, &all_runs, results)?;
     Ok(Reproduction {
         name: experiment.name,
         report,
         summary_md,
-        figure,
+        figures,
     })
+}
+
+/// Columns of the figures: panels per row.
+const COLUMNS: usize = 3;
+/// Size of one panel in pixels.
+const PANEL: (u32, u32) = (640, 420);
+
+/// Writes the tables and figures of an experiment from the complete runs in
+/// `results/<name>/` (training nothing):
+///
+/// * `results/<name>/summary.md`: per env, the summary table, the hidden-layer
+///   diagnostics and the robust statistics ([`robust_statistics`]); `summary.csv`: the
+///   robust statistics with an `env` column;
+/// * `results/figures/<name>_curves.{png,svg}`: learning curves, one panel per env, IQM
+///   over seeds with a 95% bootstrap band;
+/// * `<name>_final.{png,svg}`: final return (IQM over seeds, 95% bootstrap CI) per env and
+///   group; `<name>_stability.{png,svg}`: mean drop between consecutive evaluations and
+///   std of the late evaluation returns (IQM over seeds, CI);
+/// * `<name>_depth.{png,svg}` if the experiment sweeps `network.hidden_sizes`: final
+///   return against the number of hidden layers, one line per trainer.
+///
+/// Returns the summary path and the figures written; with no complete run, nothing is
+/// written (and no figure returned).
+///
+/// # Errors
+/// A results file that cannot be read, or a table or figure that cannot be written.
+pub fn write_report(
+    experiment: &Experiment,
+    all_runs: &[PlannedRun],
+    results: &Path,
+) -> Result<(PathBuf, Vec<PathBuf>), RunnerError> {
+    let dir = results.join(&experiment.name);
+    let done = summaries(all_runs, &dir)?;
+    let summary_md = dir.join("summary.md");
+    if done.is_empty() {
+        // Nothing to report: no table or figure is written (none would hold a result).
+        return Ok((summary_md, Vec::new()));
+    }
+    let algo = experiment
+        .algos
+        .iter()
+        .map(|a| a.name().to_uppercase())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut md = format!(
+        "# {}: {algo} on {}\n\nGenerated by `cargo xtask reproduce` (or `cargo xtask figures`) from the complete runs in this folder; figures in `results/figures/{}_*.png`.\n\n",
+        experiment.name,
+        experiment.envs.join(", "),
+        experiment.name
+    );
+    let mut csv = String::new();
+    let (mut curves, mut finals, mut drops, mut late, mut depth) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for env in &experiment.envs {
+        let runs: Vec<_> = done
+            .iter()
+            .filter(|(r, _)| &r.config.env_id == env)
+            .cloned()
+            .collect();
+        if runs.is_empty() {
+            let _ = writeln!(md, "## {env}\n\nNo complete run yet.\n");
+            continue;
+        }
+        md.push_str(&summary_markdown(env, &runs));
+        if let Some((robust, rows)) = robust_statistics(&runs, &dir)? {
+            md.push_str(&robust);
+            md.push('\n');
+            let mut lines = rows.lines();
+            let header = lines.next().unwrap_or_default();
+            if csv.is_empty() {
+                let _ = writeln!(csv, "env,{header}");
+            }
+            for line in lines {
+                let _ = writeln!(csv, "{env},{line}");
+            }
+        }
+        let series = learning_curves(&runs, &dir, 100)?;
+        if !series.is_empty() {
+            curves.push(Panel {
+                title: env.clone(),
+                x_label: "environment steps".into(),
+                y_label: "episodic return (last 10 episodes)".into(),
+                data: PanelData::Lines(series),
+            });
+        }
+        let groups = evaluation_stats(&runs, &dir)?;
+        let interval = |label: &str, xs: &[f64]| {
+            let (value, lower, upper) = iqm_ci(xs);
+            Interval {
+                label: label.to_string(),
+                value,
+                lower,
+                upper,
+            }
+        };
+        let panel = |x_label: &str, f: &dyn Fn(&GroupEvaluations) -> &[f64]| Panel {
+            title: env.clone(),
+            x_label: x_label.into(),
+            y_label: String::new(),
+            data: PanelData::Intervals(
+                groups
+                    .iter()
+                    .filter(|g| !f(g).is_empty())
+                    .map(|g| interval(&g.label, f(g)))
+                    .collect(),
+            ),
+        };
+        if !groups.is_empty() {
+            finals.push(panel("final evaluation return (IQM, 95% CI)", &|g| {
+                &g.finals
+            }));
+            drops.push(panel("mean drop between evaluations (IQM, 95% CI)", &|g| {
+                &g.drops
+            }));
+            late.push(panel(
+                "std of late evaluation returns (IQM, 95% CI)",
+                &|g| &g.late_std,
+            ));
+        }
+        if experiment.sweep.contains_key("network.hidden_sizes")
+            && let Some(series) = depth_series(&runs, &dir)?
+        {
+            depth.push(Panel {
+                title: env.clone(),
+                x_label: "hidden layers".into(),
+                y_label: "final evaluation return (IQM)".into(),
+                data: PanelData::Lines(series),
+            });
+        }
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| RunnerError::io("cannot create", &dir, e))?;
+    write_atomic(&summary_md, md.as_bytes())?;
+    if !csv.is_empty() {
+        write_atomic(&dir.join("summary.csv"), csv.as_bytes())?;
+    }
+    let figures_dir = results.join("figures");
+    let mut written = Vec::new();
+    let name = &experiment.name;
+    drops.retain(|p| !matches!(&p.data, PanelData::Intervals(v) if v.is_empty()));
+    late.retain(|p| !matches!(&p.data, PanelData::Intervals(v) if v.is_empty()));
+    let stability: Vec<Panel> = drops.into_iter().chain(late).collect();
+    let stability_columns = experiment.envs.len().clamp(1, COLUMNS);
+    for (stem, title, panels, columns) in [
+        (
+            "curves",
+            format!("{name}: {algo}, IQM over seeds, 95% CI"),
+            curves,
+            COLUMNS,
+        ),
+        (
+            "final",
+            format!("{name}: {algo}, final return"),
+            finals,
+            COLUMNS,
+        ),
+        (
+            "stability",
+            format!("{name}: {algo}, stability within runs"),
+            stability,
+            stability_columns,
+        ),
+        (
+            "depth",
+            format!("{name}: {algo}, return against depth"),
+            depth,
+            COLUMNS,
+        ),
+    ] {
+        if panels.is_empty() {
+            continue;
+        }
+        // Interval panels are as tall as their rows need; a lone panel gets more room.
+        let rows = panels
+            .iter()
+            .map(|p| match &p.data {
+                PanelData::Intervals(v) => v.len(),
+                PanelData::Lines(_) => 0,
+            })
+            .max()
+            .unwrap_or(0) as u32;
+        let (w, h) = if panels.len() == 1 { (900, 560) } else { PANEL };
+        let h = if rows > 0 { 130 + 44 * rows } else { h };
+        let figure = Figure {
+            title,
+            panels,
+            columns,
+            panel_size: (w, h),
+        };
+        written.extend(save_figure(
+            &figures_dir.join(format!("{name}_{stem}")),
+            &figure,
+        )?);
+    }
+    Ok((summary_md, written))
+}
+
+/// For a depth sweep: per trainer, the final return (IQM over seeds, 95% CI) against the
+/// number of hidden layers; `None` if no run has evaluations.
+fn depth_series(
+    runs: &[(PlannedRun, crate::run::Summary)],
+    dir: &Path,
+) -> Result<Option<Vec<Series>>, RunnerError> {
+    let mut by_trainer: Vec<(String, Vec<(usize, f64)>)> = Vec::new();
+    for (run, _) in runs {
+        let path = dir.join(&run.id);
+        if !path.join("eval.csv").is_file() {
+            continue;
+        }
+        let means: Vec<f64> = read_evaluations(&path)?.iter().map(|e| e.0).collect();
+        if means.is_empty() {
+            continue;
+        }
+        let trainer = run.config.trainer.kind.name().to_string();
+        let point = (
+            run.config.agent.hidden_sizes.len(),
+            crate::stats::final_return(&means),
+        );
+        match by_trainer.iter_mut().find(|(t, _)| *t == trainer) {
+            Some((_, v)) => v.push(point),
+            None => by_trainer.push((trainer, vec![point])),
+        }
+    }
+    if by_trainer.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        by_trainer
+            .into_iter()
+            .map(|(label, points)| {
+                let mut depths: Vec<usize> = points.iter().map(|p| p.0).collect();
+                depths.sort_unstable();
+                depths.dedup();
+                let mut series = Series::new(label);
+                for d in depths {
+                    let ys: Vec<f64> = points.iter().filter(|p| p.0 == d).map(|p| p.1).collect();
+                    series.push(d as f64, iqm_ci(&ys));
+                }
+                series
+            })
+            .collect(),
+    ))
 }

@@ -69,7 +69,7 @@ pub fn resolve_agent(
 ) -> Result<AgentConfig, RunnerError> {
     if overrides.contains_key("algo") {
         return Err(RunnerError::Input(
-            "`agent.algo` is not allowed here: set the top-level `algo`".into(),
+            "`algo` is not a hyperparameter: choose the algorithm with --algo (or `[algo] name` in an experiment file)".into(),
         ));
     }
     let defaults = AgentConfig::defaults(algo, env_id, is_continuous(registry, env_id)?);
@@ -307,10 +307,7 @@ pub fn read_run_config(dir: &Path) -> Result<RunConfig, RunnerError> {
     let path = dir.join("config.toml");
     let text =
         std::fs::read_to_string(&path).map_err(|e| RunnerError::io("cannot read", &path, e))?;
-    toml::from_str(&text).map_err(|e| RunnerError::Config {
-        path,
-        message: e.to_string(),
-    })
+    toml::from_str(&text).map_err(|e| crate::schema::toml_error(&path, &text, &e))
 }
 
 /// Whether `dir` holds a complete run (its `summary.json` exists).

@@ -179,7 +179,13 @@ fn bad_settings_are_rejected_before_a_folder_is_made() {
             &["--set `learning_rate=fast`", "TOML"][..],
         ),
         ("num_minibatches=7", &["num_minibatches", "divide"][..]),
-        ("algo=\"a2c\"", &["agent.algo", "top-level"][..]),
+        (
+            "algo=\"a2c\"",
+            &["--set algo=\"a2c\" is not allowed", "--algo"][..],
+        ),
+        ("algo.name=\"a2c\"", &["algo.name", "--algo"][..]),
+        ("network.gamma=0.9", &["`gamma` is a [algo] key"][..]),
+        ("run=3", &["--set run=3 is not a key"][..]),
         (
             "trainer.local_lrr=1",
             &["trainer settings", "local_lrr"][..],
@@ -212,7 +218,7 @@ fn continuous_run_resumes_and_evaluates_from_the_command_line() {
         "--seed",
         "2",
         "--set",
-        "eval_every=4096",
+        "run.eval_every=4096",
         "--set",
         "eval_episodes=3",
         "--set",
@@ -448,7 +454,7 @@ fn config_show_prints_the_expanded_runs() {
     let path = d.path().join("x.toml");
     std::fs::write(
         &path,
-        "name = \"x\"\nenv_id = \"Pendulum-v1\"\nalgo = \"ppo\"\ntrainers = [\"bp\", \"pdm\"]\nseeds = [1, 2]\ntotal_timesteps = 8192\n[sweep]\n\"agent.learning_rate\" = [1e-3, 3e-4]\n",
+        "name = \"x\"\n[env]\nid = \"Pendulum-v1\"\n[algo]\nname = \"ppo\"\n[trainer]\nkind = [\"bp\", \"pdm\"]\n[run]\nseeds = [1, 2]\ntotal_timesteps = 8192\n[sweep]\n\"algo.learning_rate\" = [1e-3, 3e-4]\n",
     )
     .unwrap();
     let out = pdmrl(&["config", "show", path.to_str().unwrap()]);
@@ -466,5 +472,5 @@ fn config_show_prints_the_expanded_runs() {
     );
     std::fs::write(&path, "name = \"x\"\n").unwrap();
     let out = pdmrl(&["config", "show", path.to_str().unwrap()]);
-    assert_fails_with(&out, &["x.toml", "missing field"]);
+    assert_fails_with(&out, &["x.toml", "`[env] id` is missing"]);
 }

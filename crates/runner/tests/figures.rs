@@ -321,3 +321,103 @@ fn tick_labels_are_compact() {
     assert_eq!(compact_number(0.1 + 0.2), "0.3");
     assert_eq!(compact_number(1e-4), "1.0e-4");
 }
+
+fn interval(label: &str, value: f64) -> pdmrl_runner::figures::Interval {
+    pdmrl_runner::figures::Interval {
+        label: label.into(),
+        value,
+        lower: value - 10.0,
+        upper: value + 5.0,
+    }
+}
+
+/// Grids of panels: lines and intervals, PNG and SVG, sized by the grid.
+#[test]
+fn figures_of_panels_are_written_as_png_and_svg() {
+    use pdmrl_runner::figures::{Figure, Panel, PanelData, save_figure};
+    let dir = tempfile::tempdir().unwrap();
+    let lines = |title: &str| Panel {
+        title: title.into(),
+        x_label: "steps".into(),
+        y_label: "return".into(),
+        data: PanelData::Lines(two_series()),
+    };
+    let bars = Panel {
+        title: "final".into(),
+        x_label: "return".into(),
+        y_label: String::new(),
+        data: PanelData::Intervals(vec![interval("bp", 400.0), interval("pdm", -50.0)]),
+    };
+    let figure = Figure {
+        title: "three panels".into(),
+        panels: vec![lines("CartPole-v1"), lines("Acrobot-v1"), bars],
+        columns: 2,
+        panel_size: (400, 300),
+    };
+    let stem = dir.path().join("out").join("grid");
+    let written = save_figure(&stem, &figure).unwrap();
+    assert_eq!(
+        written,
+        vec![stem.with_extension("png"), stem.with_extension("svg")]
+    );
+    // 2 columns x 2 rows of 400x300, plus the title band.
+    assert_eq!(figure.size(), (800, 644));
+    assert_eq!(
+        png_dimensions(&std::fs::read(&written[0]).unwrap()),
+        (800, 644)
+    );
+    let svg = std::fs::read_to_string(&written[1]).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    for text in [
+        "three panels",
+        "CartPole-v1",
+        "Acrobot-v1",
+        "final",
+        "bp",
+        "pdm",
+    ] {
+        assert!(
+            svg.contains(&format!("\n{text}\n</text>")),
+            "{text} missing from the SVG"
+        );
+    }
+    assert_eq!(
+        stray_files(&dir.path().join("out"), &["grid.png", "grid.svg"]),
+        Vec::<PathBuf>::new()
+    );
+    // A non-finite interval, an empty one, or no panel at all: errors naming the file,
+    // nothing written.
+    for (panels, needle) in [
+        (
+            vec![Panel {
+                data: PanelData::Intervals(vec![interval("bp", f64::NAN)]),
+                ..lines("x")
+            }],
+            "non-finite",
+        ),
+        (
+            vec![Panel {
+                data: PanelData::Intervals(vec![]),
+                ..lines("x")
+            }],
+            "no series",
+        ),
+        (vec![], "no series"),
+    ] {
+        let stem = dir.path().join("bad").join("f");
+        let err = save_figure(
+            &stem,
+            &Figure {
+                panels,
+                ..figure.clone()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(needle) && err.contains("f.png"), "{err}");
+        assert!(
+            !dir.path().join("bad").exists()
+                || stray_files(&dir.path().join("bad"), &[]).is_empty()
+        );
+    }
+}

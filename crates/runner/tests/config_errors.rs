@@ -1,0 +1,350 @@
+//! Every bad experiment file gets one error naming the file, the key, its line and what
+//! is allowed, before any run starts.
+
+use pdmrl_agents::pdmrl_envs::Registry;
+use pdmrl_runner::experiment::Experiment;
+
+/// A valid file; each case edits one line of it.
+const BASE: &str = r#"name = "x"
+
+[env]
+id = "CartPole-v1"
+
+[algo]
+name = "ppo"
+learning_rate = 2.5e-4
+
+[network]
+hidden_sizes = [64, 64]
+
+[trainer]
+kind = ["bp", "pdm"]
+
+[trainer.pdm]
+normalize = "mean"
+
+[run]
+seeds = [1, 2]
+total_timesteps = 2048
+"#;
+
+fn edit(line: usize, text: &str) -> String {
+    let mut lines: Vec<&str> = BASE.lines().collect();
+    lines[line - 1] = text;
+    lines.join("\n") + "\n"
+}
+
+fn error_of(text: &str) -> String {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("exp.toml");
+    std::fs::write(&path, text).unwrap();
+    Experiment::from_file(&path)
+        .and_then(|e| e.plan(&Registry::with_builtins()))
+        .map(|runs| format!("no error: {} runs", runs.len()))
+        .unwrap_or_else(|e| e.to_string())
+}
+
+#[test]
+fn the_base_file_is_valid() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("exp.toml");
+    std::fs::write(&path, BASE).unwrap();
+    let runs = Experiment::from_file(&path)
+        .unwrap()
+        .plan(&Registry::with_builtins())
+        .unwrap();
+    assert_eq!(runs.len(), 4);
+}
+
+#[test]
+fn each_error_names_file_line_key_and_what_is_allowed() {
+    let cases: Vec<(String, Option<usize>, &[&str])> = vec![
+        // Syntax.
+        (edit(8, "learning_rate = "), Some(8), &["not valid"]),
+        // Unknown keys, at each level, with the allowed keys.
+        (
+            edit(1, "nmae = \"x\""),
+            Some(1),
+            &["unknown key `nmae` at the top level", "allowed: name, env"],
+        ),
+        (
+            edit(8, "learnin_rate = 1e-3"),
+            Some(8),
+            &["unknown key `learnin_rate` in [algo]", "learning_rate"],
+        ),
+        (
+            edit(11, "width = 64"),
+            Some(11),
+            &["unknown key `width` in [network]", "hidden_sizes"],
+        ),
+        (
+            edit(17, "normalise = \"mean\""),
+            Some(17),
+            &[
+                "`trainer.pdm.normalise`",
+                "unknown field `normalise`",
+                "normalize",
+            ],
+        ),
+        (
+            edit(21, "total_steps = 2048"),
+            Some(21),
+            &["unknown key `total_steps` in [run]", "total_timesteps"],
+        ),
+        // Types and ranges.
+        (
+            edit(8, "learning_rate = \"fast\""),
+            Some(8),
+            &["`algo.learning_rate` = \"fast\"", "expected f64"],
+        ),
+        (
+            edit(8, "learning_rate = -1.0"),
+            Some(8),
+            &["`learning_rate` = -1", "must be finite and > 0"],
+        ),
+        (
+            edit(11, "hidden_sizes = [64, 0]"),
+            Some(11),
+            &["hidden_sizes"],
+        ),
+        (
+            edit(17, "normalize = \"median\""),
+            Some(17),
+            &["`trainer.pdm.normalize` = \"median\"", "mean"],
+        ),
+        (
+            edit(17, "pairs = { sampled = { k = 512 } }"),
+            Some(17),
+            &["trainer.pdm.pairs.sampled.k", "below the minibatch size"],
+        ),
+        (
+            edit(17, "guidance_weight = 2.0"),
+            Some(17),
+            &["trainer.pdm.guidance_weight", "leave it at 0"],
+        ),
+        // A default that no longer fits: the error says so and points at the section.
+        (
+            edit(8, "num_steps = 127\nnum_envs = 3"),
+            Some(6),
+            &[
+                "num_minibatches",
+                "not set in the file",
+                "default of ppo on CartPole-v1",
+            ],
+        ),
+        // Names of envs, algorithms and trainers.
+        (
+            edit(4, "id = \"Pong-v5\""),
+            Some(4),
+            &["unknown environment id `Pong-v5`"],
+        ),
+        (
+            edit(4, "id = [\"CartPole-v1\", \"CartPole-v1\"]"),
+            Some(4),
+            &["listed twice"],
+        ),
+        (
+            edit(7, "name = \"dqn\""),
+            Some(7),
+            &["`algo.name`", "\"dqn\"", "ppo, a2c or reinforce"],
+        ),
+        (
+            edit(14, "kind = [\"bp\", \"sgd\"]"),
+            Some(14),
+            &["`trainer.kind`", "\"sgd\""],
+        ),
+        (
+            edit(14, "kind = [\"bp\", \"bp\"]"),
+            Some(14),
+            &["trainer `bp` is listed twice"],
+        ),
+        (edit(1, "name = \"figures\""), Some(1), &["is reserved"]),
+        (edit(1, "name = \"../up\""), Some(1), &["ASCII letters"]),
+        // Seeds and budgets.
+        (
+            edit(20, "seeds = [1, 1]"),
+            Some(20),
+            &["seed 1 is listed twice"],
+        ),
+        (edit(20, "seeds = [-1]"), Some(20), &["`run.seeds`", "-1"]),
+        (
+            edit(21, "total_timesteps = 0"),
+            Some(21),
+            &["`run.total_timesteps` = 0 must be an integer >= 1"],
+        ),
+        (
+            edit(21, "total_timesteps = { \"Acrobot-v1\" = 1000 }"),
+            Some(21),
+            &["`Acrobot-v1`, which is not in `env.id`"],
+        ),
+        (
+            edit(21, "total_timesteps = 100"),
+            Some(21),
+            &["total_timesteps", "one iteration"],
+        ),
+        (
+            edit(20, "seed = [1]"),
+            Some(20),
+            &["unknown key `seed` in [run]"],
+        ),
+        // Missing sections.
+        (
+            BASE.replace("[run]\nseeds = [1, 2]\n", "[run]\n"),
+            Some(19),
+            &["`[run] seeds` is missing"],
+        ),
+        (
+            BASE.replace("name = \"ppo\"\n", ""),
+            Some(6),
+            &["`[algo] name` is missing"],
+        ),
+        // Sweeps and ablations.
+        (
+            format!("{BASE}[sweep]\n\"algo.gamma\" = [0.9, 2.0]\n"),
+            Some(23),
+            &["`gamma` = 2", "must be in [0, 1]"],
+        ),
+        (
+            format!("{BASE}[sweep]\n\"algo.gamma\" = [0.9]\n[ablate]\n\"algo.gamma\" = [0.8]\n"),
+            Some(25),
+            &["in both [sweep] and [ablate]"],
+        ),
+        (
+            format!("{BASE}[ablate]\n\"trainer.pdm.metric\" = [\"cosine\"]\n"),
+            Some(23),
+            &["`ablate.trainer.pdm.metric` = \"cosine\""],
+        ),
+    ];
+    for (i, (text, line, needles)) in cases.iter().enumerate() {
+        let err = error_of(text);
+        let at = match line {
+            Some(l) => format!("exp.toml`, line {l}: "),
+            None => "exp.toml`: ".to_string(),
+        };
+        assert!(err.starts_with("invalid config `"), "case {i}: {err}");
+        assert!(err.contains(&at), "case {i}: wanted `{at}` in: {err}");
+        for n in *needles {
+            assert!(err.contains(n), "case {i}: wanted `{n}` in: {err}");
+        }
+        // One screen: a single line of reasonable length.
+        assert!(!err.contains('\n') && err.len() < 600, "case {i}: {err}");
+    }
+}
+
+#[test]
+fn ablations_run_the_defaults_and_each_value_alone() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("exp.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{}[ablate]\n\"trainer.pdm.normalize\" = [\"max\", \"none\"]\n\"trainer.local_lr\" = [1e-4]\n",
+            BASE.replace("kind = [\"bp\", \"pdm\"]", "kind = \"pdm\"")
+                .replace("seeds = [1, 2]", "seeds = [1]")
+        ),
+    )
+    .unwrap();
+    let runs = Experiment::from_file(&path)
+        .unwrap()
+        .plan(&Registry::with_builtins())
+        .unwrap();
+    let labels: Vec<&str> = runs.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "pdm",
+            "pdm trainer.local_lr=0.0001",
+            "pdm trainer.pdm.normalize=\"max\"",
+            "pdm trainer.pdm.normalize=\"none\""
+        ]
+    );
+    assert_eq!(runs[1].config.trainer.local_lr, 1e-4);
+    assert_eq!(runs[1].config.trainer.pdm.normalize.name(), "mean");
+    assert_eq!(runs[3].config.trainer.pdm.normalize.name(), "none");
+    assert_eq!(runs[3].config.trainer.local_lr, 1e-3);
+}
+
+#[test]
+fn envs_algorithms_and_per_env_budgets_expand() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("exp.toml");
+    std::fs::write(
+        &path,
+        "name = \"multi\"\n[env]\nid = [\"CartPole-v1\", \"Acrobot-v1\"]\n[algo]\nname = [\"a2c\", \"reinforce\"]\n[trainer]\nkind = \"bp\"\n[run]\nseeds = [3]\ntotal_timesteps = { \"CartPole-v1\" = 4000, \"Acrobot-v1\" = 6000 }\n",
+    )
+    .unwrap();
+    let runs = Experiment::from_file(&path)
+        .unwrap()
+        .plan(&Registry::with_builtins())
+        .unwrap();
+    let got: Vec<(String, String, usize, String)> = runs
+        .iter()
+        .map(|r| {
+            (
+                r.config.env_id.clone(),
+                r.config.agent.algo.name().to_string(),
+                r.config.agent.total_timesteps,
+                r.label.clone(),
+            )
+        })
+        .collect();
+    let want = [
+        ("CartPole-v1", "a2c", 4000, "a2c bp"),
+        ("CartPole-v1", "reinforce", 4000, "reinforce bp"),
+        ("Acrobot-v1", "a2c", 6000, "a2c bp"),
+        ("Acrobot-v1", "reinforce", 6000, "reinforce bp"),
+    ];
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!((g.0.as_str(), g.1.as_str(), g.2, g.3.as_str()), w);
+    }
+    // The per-algorithm defaults apply: A2C's 8 envs, REINFORCE's 1.
+    assert_eq!(runs[0].config.agent.num_envs, 8);
+    assert_eq!(runs[1].config.agent.num_envs, 1);
+}
+
+/// Every config the project ships parses and plans.
+#[test]
+fn shipped_configs_are_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let runs = Experiment::from_file(&path)
+                .and_then(|e| e.plan(&Registry::with_builtins()))
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!(!runs.is_empty(), "{}", path.display());
+            n += 1;
+        }
+    }
+    assert!(n >= 7, "{n} configs");
+}
+
+/// The example of the README's "Experiment files" section is a valid file, and its
+/// error examples are what the runner prints.
+#[test]
+fn readme_example_is_valid() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = &readme[readme.find("## Experiment files").unwrap()..];
+    let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+    let example = &section[start..start + section[start..].find("```").unwrap()];
+    let runs = Experiment::from_text(std::path::Path::new("README.md"), example)
+        .and_then(|e| e.plan(&Registry::with_builtins()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // 2 envs x (2 sweep x 2 sweep) x (1 + 3 ablation values) x 4 trainers x 5 seeds.
+    assert_eq!(runs.len(), 2 * 4 * 4 * 4 * 5);
+    let errors = &section[section.find("```text\n").unwrap()..];
+    let shown = |text: &str| {
+        let err = error_of(text);
+        let tail = err.split("`, ").nth(1).unwrap().to_string();
+        let line = format!("error: invalid config `configs/x.toml`, {tail}");
+        let shown: String = line.chars().take(60).collect();
+        assert!(errors.contains(&shown), "README lacks: {line}");
+    };
+    shown(&edit(8, "learnin_rate = 1e-3"));
+    shown(
+        "name = \"x\"\n[env]\nid = \"CartPole-v1\"\n[algo]\nname = \"ppo\"\nnum_steps = 127\nnum_envs = 3\n[trainer]\nkind = \"bp\"\n[run]\nseeds = [1]\n",
+    );
+}
