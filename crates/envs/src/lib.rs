@@ -22,6 +22,7 @@ pub mod checker;
 pub mod continuous_mountain_car;
 pub mod env;
 pub mod error;
+pub mod minatar;
 pub mod mountain_car;
 mod numeric;
 pub mod pendulum;

@@ -79,6 +79,7 @@ impl Registry {
     /// | `MountainCar-v0` | [`MountainCar::from_kwargs`](crate::MountainCar::from_kwargs) | 200 |
     /// | `MountainCarContinuous-v0` | [`ContinuousMountainCar::from_kwargs`](crate::ContinuousMountainCar::from_kwargs) | 999 |
     /// | `Pendulum-v1` | [`Pendulum::from_kwargs`](crate::Pendulum::from_kwargs) | 200 |
+    /// | `MinAtar/<Game>-v0`, `-v1` (Asterix, Breakout, Freeway, Seaquest, SpaceInvaders; all six actions, or the minimal set) | [`MinAtar::from_kwargs`](crate::minatar::MinAtar::from_kwargs) | none (as `minatar.gym`) |
     pub fn with_builtins() -> Self {
         let mut registry = Self::new();
         registry.insert(
@@ -131,6 +132,23 @@ impl Registry {
                 Ok(Box::new(crate::pendulum::Pendulum::from_kwargs(kwargs)?) as Box<dyn Env>)
             }),
         );
+        // MinAtar, as `minatar.gym` registers it: no time limit.
+        for game in crate::minatar::GAMES {
+            for minimal in [false, true] {
+                registry.insert(
+                    EnvSpec {
+                        id: format!("MinAtar/{game}-v{}", u8::from(minimal)),
+                        max_episode_steps: None,
+                    },
+                    Box::new(move |kwargs: &toml::Table| {
+                        Ok(
+                            Box::new(crate::minatar::MinAtar::from_kwargs(game, minimal, kwargs)?)
+                                as Box<dyn Env>,
+                        )
+                    }),
+                );
+            }
+        }
         registry
     }
 
@@ -366,6 +384,16 @@ mod tests {
             [
                 "Acrobot-v1",
                 "CartPole-v1",
+                "MinAtar/Asterix-v0",
+                "MinAtar/Asterix-v1",
+                "MinAtar/Breakout-v0",
+                "MinAtar/Breakout-v1",
+                "MinAtar/Freeway-v0",
+                "MinAtar/Freeway-v1",
+                "MinAtar/Seaquest-v0",
+                "MinAtar/Seaquest-v1",
+                "MinAtar/SpaceInvaders-v0",
+                "MinAtar/SpaceInvaders-v1",
                 "MountainCar-v0",
                 "MountainCarContinuous-v0",
                 "Pendulum-v1"
