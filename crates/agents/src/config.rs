@@ -18,7 +18,9 @@
 //! | `normalize_observation`, `normalize_reward` | false | true | true | false (true if continuous) | false (true if continuous) |
 //!
 //! Every algorithm shares `vf_coef` 0.5, `max_grad_norm` 0.5, Adam with `adam_eps` 1e-5,
-//! networks `[64, 64]` tanh, and `bootstrap_truncated` true. Deliberate differences from
+//! networks `[64, 64]` tanh (`[256, 256]` tanh on the flattened `[10, 10, C]` grid of the
+//! MinAtar envs, `MinAtar/...`: our choice; MinAtar's own baselines use a convolution),
+//! and `bootstrap_truncated` true. Deliberate differences from
 //! the sources: A2C uses Adam where SB3 uses RMSprop; the zoo's Pendulum PPO uses gSDE
 //! exploration (`use_sde`), we the plain state-independent Gaussian of CleanRL; SB3's
 //! A2C value loss is `mse` where ours is `0.5 * mse` (as CleanRL's PPO), so its `vf_coef`
@@ -256,6 +258,15 @@ impl AgentConfig {
         let base = AgentConfig {
             algo,
             ..AgentConfig::default()
+        };
+        // MinAtar: a wider MLP on the flattened 10x10xC grid (ours).
+        let base = if env_id.starts_with("MinAtar/") {
+            AgentConfig {
+                hidden_sizes: vec![256, 256],
+                ..base
+            }
+        } else {
+            base
         };
         let normalize = |c: AgentConfig| AgentConfig {
             normalize_observation: continuous,

@@ -125,23 +125,39 @@ enum EnvCommand {
     /// Print the registered environment ids with their spaces.
     List,
     /// Set an env's internal state, apply actions, print one JSON object per step.
+    ///
+    /// Or, with --seed instead of --init-state: reset with that seed and play
+    /// --actions (one episode) or --episodes-file (a JSON array of action arrays, one per
+    /// episode, played back to back in one env with resets without a seed between them);
+    /// each line then carries `"episode": k`. MinAtar observations are the flat
+    /// `[10, 10, C]` grid, row-major, channels last.
     Rollout {
         /// Gymnasium environment id.
         #[arg(long)]
         env: String,
         /// Internal state as a JSON array, e.g. `[0.01,0,-0.02,0.03]` for CartPole.
+        #[arg(long, required_unless_present = "seed", conflicts_with = "seed")]
+        init_state: Option<String>,
+        /// Seed of a seeded reset (instead of --init-state).
         #[arg(long)]
-        init_state: String,
+        seed: Option<u64>,
+        /// Constructor options as a JSON object, e.g.
+        /// `{"sticky_action_prob":0.1,"difficulty_ramping":true}`.
+        #[arg(long)]
+        kwargs: Option<String>,
         /// Actions as a JSON array, e.g. `[0,1,1]`.
         #[arg(
             long,
-            conflicts_with = "actions_file",
-            required_unless_present = "actions_file"
+            conflicts_with_all = ["actions_file", "episodes_file"],
+            required_unless_present_any = ["actions_file", "episodes_file"]
         )]
         actions: Option<String>,
         /// File holding the JSON array of actions.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "episodes_file")]
         actions_file: Option<PathBuf>,
+        /// File holding a JSON array of action arrays, one per episode (needs --seed).
+        #[arg(long, requires = "seed")]
+        episodes_file: Option<PathBuf>,
     },
 }
 
@@ -381,11 +397,57 @@ fn run(cli: Cli) -> Result<()> {
                 EnvCommand::Rollout {
                     env,
                     init_state,
+                    seed,
+                    kwargs,
                     actions,
                     actions_file,
+                    episodes_file,
                 },
         } => {
-            let space = registry.make(&env)?.action_space();
+            let kwargs: toml::Table = match &kwargs {
+                None => toml::Table::new(),
+                Some(text) => {
+                    let json: serde_json::Value = serde_json::from_str(text)
+                        .with_context(|| format!("--kwargs `{text}` is not JSON"))?;
+                    match toml::Value::try_from(&json) {
+                        Ok(toml::Value::Table(t)) => t,
+                        _ => bail!("--kwargs `{text}` must be a JSON object of options"),
+                    }
+                }
+            };
+            let space = registry.make_with(&env, &kwargs)?.action_space();
+            if let Some(seed) = seed {
+                let episodes = match (&actions, &actions_file, &episodes_file) {
+                    (Some(a), _, _) => vec![parse_actions(a, &space, "--actions")?],
+                    (None, Some(path), _) => {
+                        let what = format!("--actions-file `{}`", path.display());
+                        let text = std::fs::read_to_string(path)
+                            .with_context(|| format!("cannot read {what}"))?;
+                        vec![parse_actions(&text, &space, &what)?]
+                    }
+                    (None, None, Some(path)) => {
+                        let what = format!("--episodes-file `{}`", path.display());
+                        let text = std::fs::read_to_string(path)
+                            .with_context(|| format!("cannot read {what}"))?;
+                        pdmrl_runner::rollout::parse_episodes(&text, &space, &what)?
+                    }
+                    (None, None, None) => {
+                        bail!("give --actions, --actions-file or --episodes-file")
+                    }
+                };
+                let steps = pdmrl_runner::rollout::rollout_seeded(
+                    &registry, &env, &kwargs, seed, &episodes,
+                )?;
+                let mut stdout = std::io::stdout().lock();
+                for step in steps {
+                    writeln!(stdout, "{}", serde_json::to_string(&step)?)?;
+                }
+                return Ok(());
+            }
+            if !kwargs.is_empty() {
+                bail!("--kwargs needs --seed (a rollout from --init-state uses the default env)");
+            }
+            let init_state = init_state.unwrap_or_default();
             let (text, what) = match (actions, actions_file) {
                 (Some(a), _) => (a, "--actions".to_string()),
                 (None, Some(path)) => (

@@ -24,6 +24,9 @@ pub struct RolloutStep {
     /// Internal state after the step.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<Vec<f64>>,
+    /// 0-based episode of a seeded rollout of several episodes (`--episodes-file`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub episode: Option<usize>,
 }
 
 /// Parses a JSON array of numbers (an `--init-state`).
@@ -125,9 +128,86 @@ pub fn rollout(
             terminated: step.terminated,
             truncated: step.truncated,
             state,
+            episode: None,
         });
         if ended {
             break;
+        }
+    }
+    Ok(steps)
+}
+
+/// Parses a JSON array of action arrays (`--episodes-file`), one per episode, for
+/// `space`.
+///
+/// # Errors
+/// [`RunnerError::Input`] naming the episode and position.
+pub fn parse_episodes(
+    text: &str,
+    space: &Space,
+    what: &str,
+) -> Result<Vec<Vec<Action>>, RunnerError> {
+    let episodes: Vec<Value> = serde_json::from_str(text).map_err(|e| {
+        RunnerError::Input(format!("{what} must be a JSON array of action arrays: {e}"))
+    })?;
+    episodes
+        .iter()
+        .enumerate()
+        .map(|(k, e)| parse_actions(&e.to_string(), space, &format!("{what}[{k}]")))
+        .collect()
+}
+
+/// Makes `env_id` with constructor `kwargs`, resets it with `seed`, and plays `episodes`
+/// back to back in that one env: each episode after the first starts with a reset
+/// without a seed, as a seeded env continues its stream (how the MinAtar fixtures were
+/// recorded). An episode stops early at a step that ends it. Returns every step, each
+/// with its `episode`; for a MinAtar env the observation is the flat `[10, 10, C]` grid,
+/// row-major, channels last.
+///
+/// # Errors
+/// Unknown id, invalid kwargs, an action outside the action space (naming the episode and
+/// position), a non-finite step.
+pub fn rollout_seeded(
+    registry: &Registry,
+    env_id: &str,
+    kwargs: &toml::Table,
+    seed: u64,
+    episodes: &[Vec<Action>],
+) -> Result<Vec<RolloutStep>, RunnerError> {
+    let mut env = registry.make_with(env_id, kwargs)?;
+    let space = env.action_space();
+    for (k, actions) in episodes.iter().enumerate() {
+        if let Some((i, a)) = actions.iter().enumerate().find(|(_, a)| !space.contains(a)) {
+            return Err(RunnerError::Input(format!(
+                "episode {k}, action {i}: {}",
+                pdmrl_envs::EnvError::invalid_action(a, space.clone())
+            )));
+        }
+    }
+    let mut steps = Vec::new();
+    for (k, actions) in episodes.iter().enumerate() {
+        env.reset(if k == 0 { Some(seed) } else { None });
+        for (i, action) in actions.iter().enumerate() {
+            let step = env
+                .step(action)
+                .map_err(|e| RunnerError::Input(format!("episode {k}, action {i}: {e}")))?;
+            if !step.reward.is_finite() || step.observation.iter().any(|v| !v.is_finite()) {
+                return Err(RunnerError::Input(format!(
+                    "episode {k}, step {i}: `{env_id}` produced a non-finite observation or reward"
+                )));
+            }
+            let ended = step.terminated || step.truncated;
+            steps.push(RolloutStep {
+                observation: step.observation.iter().map(|&v| f64::from(v)).collect(),
+                reward: step.reward,
+                terminated: step.terminated,
+                truncated: step.truncated,
+                state: env.state().ok(),
+                episode: Some(k),
+            });
+            if ended {
+                break;
+            }
         }
     }
     Ok(steps)

@@ -474,3 +474,96 @@ fn config_show_prints_the_expanded_runs() {
     let out = pdmrl(&["config", "show", path.to_str().unwrap()]);
     assert_fails_with(&out, &["x.toml", "`[env] id` is missing"]);
 }
+
+/// `pdmrl env rollout --seed --kwargs --episodes-file` replays MinAtar's recorded
+/// episodes of a case back to back: every observation (flat `[10, 10, C]`, row-major,
+/// channels last), reward, terminal flag and episode index as minatar 1.0.15 recorded them.
+#[test]
+fn env_rollout_replays_minatar_episodes_from_a_seed() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../envs/tests/fixtures/minatar/breakout.jsonl"
+    );
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut case: Vec<&serde_json::Value> = lines.iter().filter(|e| e["case"] == "a").collect();
+    case.sort_by_key(|e| e["episode_index_in_env"].as_u64());
+    assert_eq!(case.len(), 3);
+    let episodes: Vec<&serde_json::Value> = case.iter().map(|e| &e["actions"]).collect();
+    let d = tmp("minatar-rollout");
+    let file = d.path().join("episodes.json");
+    std::fs::write(&file, serde_json::to_string(&episodes).unwrap()).unwrap();
+    let out = pdmrl(&[
+        "env",
+        "rollout",
+        "--env",
+        "MinAtar/Breakout-v0",
+        "--seed",
+        &case[0]["seed"].to_string(),
+        "--kwargs",
+        "{\"sticky_action_prob\":0.1,\"difficulty_ramping\":true}",
+        "--episodes-file",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let steps: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let want: usize = case
+        .iter()
+        .map(|e| e["length"].as_u64().unwrap() as usize)
+        .sum();
+    assert_eq!(steps.len(), want);
+    let mut k = 0;
+    for (episode, e) in case.iter().enumerate() {
+        for i in 0..e["length"].as_u64().unwrap() as usize {
+            let s = &steps[k];
+            k += 1;
+            assert_eq!(s["episode"], episode, "step {k}");
+            assert_eq!(s["reward"].as_f64(), e["rewards"][i].as_f64());
+            assert_eq!(s["terminated"], e["terminals"][i]);
+            let cells: Vec<serde_json::Value> = s["observation"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.as_f64() == Some(1.0))
+                .map(|(j, _)| serde_json::json!([j / 40, (j / 4) % 10, j % 4]))
+                .collect();
+            assert_eq!(
+                serde_json::Value::Array(cells),
+                e["observations"][i],
+                "episode {episode} step {i}"
+            );
+        }
+    }
+    // Bad kwargs and actions are clear errors.
+    let o = file.to_str().unwrap();
+    for (args, needle) in [
+        (
+            vec!["--kwargs", "{\"sticky\":0.1}", "--episodes-file", o],
+            "unknown key `sticky`",
+        ),
+        (vec!["--kwargs", "[1]", "--episodes-file", o], "JSON object"),
+        (vec!["--actions", "[0, 6]"], "action 1"),
+    ] {
+        let mut full = vec![
+            "env",
+            "rollout",
+            "--env",
+            "MinAtar/Breakout-v0",
+            "--seed",
+            "0",
+        ];
+        full.extend(args);
+        assert_fails_with(&pdmrl(&full), &[needle]);
+    }
+}
