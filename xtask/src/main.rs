@@ -1,7 +1,8 @@
 //! `cargo xtask`: project automation (alias in `.cargo/config.toml`).
 //!
-//! * `cargo xtask reproduce --quick`: runs `configs/quick.toml` into `results/quick/`,
-//!   writes `results/quick/summary.md` and `results/figures/quick_*.{png,svg}`;
+//! * `cargo xtask reproduce --quick`: runs `configs/quick.toml` and
+//!   `configs/minatar_quick.toml` into `results/quick/` and `results/minatar_quick/`, and
+//!   writes their `summary.md` and `results/figures/{quick,minatar_quick}_*.{png,svg}`;
 //! * `cargo xtask reproduce [--all] [--only NAME...] [--jobs N] [--shard I/N]`: every
 //!   config (or the named ones) in `configs/`, or one slice of their runs.
 //! * `cargo xtask figures [--only NAME...]`: every table and figure again from the
@@ -30,7 +31,8 @@ struct Cli {
 enum Command {
     /// Run experiments from configs/ into results/ and regenerate their tables and figures.
     Reproduce {
-        /// Only configs/quick.toml (the main job: a few minutes on 2 cores).
+        /// Only configs/quick.toml and configs/minatar_quick.toml (the main job: a few
+        /// minutes on 2 cores).
         #[arg(long, conflicts_with_all = ["all", "only"])]
         quick: bool,
         /// Every config in configs/ (the default).
@@ -162,7 +164,10 @@ fn figures(only: &[String]) -> Result<()> {
 fn select_configs(root: &Path, quick: bool, only: &[String]) -> Result<Vec<PathBuf>> {
     let configs_dir = root.join("configs");
     let mut configs: Vec<PathBuf> = if quick {
-        vec![configs_dir.join("quick.toml")]
+        vec![
+            configs_dir.join("quick.toml"),
+            configs_dir.join("minatar_quick.toml"),
+        ]
     } else if !only.is_empty() {
         only.iter()
             .map(|n| configs_dir.join(format!("{n}.toml")))

@@ -865,39 +865,40 @@ impl Rollout {
 /// # Errors
 /// [`AgentError::InvalidConfig`] naming the key.
 pub fn check_trainer_fits(config: &AgentConfig, trainer: &TrainerConfig) -> Result<(), AgentError> {
-    if trainer.kind == TrainerKind::Bp {
-        return Ok(());
-    }
-    if config.hidden_sizes.is_empty() {
+    let local = trainer.kind != TrainerKind::Bp;
+    if local && config.hidden_sizes.is_empty() {
         return Err(AgentError::InvalidConfig {
             name: "hidden_sizes",
             value: "[]".into(),
             allowed: format!("trainer `{}` needs at least one hidden layer", trainer.kind),
         });
     }
-    if config.episode_batches() {
-        // Batch sizes vary; the update keeps minibatches at >= 2 rows, but no fixed `k`
-        // fits every size.
-        if let pdmrl_local_loss::Pairs::Sampled { k } = trainer.pdm.pairs {
+    // The PDM loss is measured under every trainer (the diagnostics of `bp` and `frozen`
+    // too), so its pairs must fit the minibatches whatever the trainer.
+    if let pdmrl_local_loss::Pairs::Sampled { k } = trainer.pdm.pairs
+        && !config.hidden_sizes.is_empty()
+    {
+        if config.episode_batches() {
+            // Batch sizes vary; no fixed `k` fits every size.
             return Err(AgentError::InvalidConfig {
                 name: "trainer.pdm.pairs.sampled.k",
                 value: k.to_string(),
                 allowed: "sampled pairs need fixed-size minibatches: use batch = \"steps\" with REINFORCE".into(),
             });
         }
-        return Ok(());
+        if k >= config.minibatch_size() {
+            return Err(AgentError::InvalidConfig {
+                name: "trainer.pdm.pairs.sampled.k",
+                value: k.to_string(),
+                allowed: format!(
+                    "must be below the minibatch size num_envs * num_steps / num_minibatches = {}",
+                    config.minibatch_size()
+                ),
+            });
+        }
     }
-    if let pdmrl_local_loss::Pairs::Sampled { k } = trainer.pdm.pairs
-        && k >= config.minibatch_size()
-    {
-        return Err(AgentError::InvalidConfig {
-            name: "trainer.pdm.pairs.sampled.k",
-            value: k.to_string(),
-            allowed: format!(
-                "must be below the minibatch size num_envs * num_steps / num_minibatches = {}",
-                config.minibatch_size()
-            ),
-        });
+    if !local || config.episode_batches() {
+        return Ok(());
     }
     if config.minibatch_size() < 2 {
         return Err(AgentError::InvalidConfig {

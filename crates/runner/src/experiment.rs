@@ -212,6 +212,7 @@ impl Experiment {
             }
         };
         let name_ok = !name.is_empty()
+            && name.len() <= 64
             && name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
@@ -219,7 +220,7 @@ impl Experiment {
             return Err(err(
                 "name",
                 format!(
-                    "`name` = {name:?} must be non-empty and use only ASCII letters, digits, `_` and `-` (it names the folder results/<name>/)"
+                    "`name` = {name:?} must be 1 to 64 ASCII letters, digits, `_` and `-` (it names the folder results/<name>/)"
                 ),
             ));
         }
@@ -487,7 +488,8 @@ impl Experiment {
 
     /// The file key of an [`AgentConfig`] key (`learning_rate` → `algo.learning_rate`).
     fn agent_key(key: &str) -> String {
-        format!("{}.{key}", schema::section_of_agent_key(key))
+        let top = key.split('.').next().unwrap_or(key);
+        format!("{}.{key}", schema::section_of_agent_key(top))
     }
 
     /// Expands into runs (envs × algorithms × sweep points × trainers × seeds) and validates every run
@@ -502,6 +504,7 @@ impl Experiment {
             let continuous = crate::run::is_continuous(registry, env)
                 .map_err(|e| source.error(Some("env.id"), e.to_string()))?;
             for &algo in &self.algos {
+                self.check_keys_used_by(algo)?;
                 let defaults = AgentConfig::defaults(algo, env, continuous);
                 let mut base = overlay_located(
                     source,
@@ -529,10 +532,12 @@ impl Experiment {
                             agent_over.insert(rest.to_string(), value.clone());
                         }
                     }
+                    // `k` is a dotted leaf (`total_timesteps.CartPole-v1` for a table value):
+                    // the varied key is its first segment.
                     let sweep_key = |k: &str| {
-                        let swept = point.iter().any(|(p, _)| p.ends_with(&format!(".{k}")));
-                        if swept {
-                            self.varied_at(&Self::agent_key(k))
+                        let top = Self::agent_key(k.split('.').next().unwrap_or(k));
+                        if point.iter().any(|(p, _)| *p == top) {
+                            self.varied_at(&top)
                         } else {
                             Self::agent_key(k)
                         }
@@ -541,10 +546,12 @@ impl Experiment {
                         overlay_located(source, &base, &agent_over, "agent settings", &sweep_key)?;
                     let trainer_key = |k: &str| {
                         let full = format!("trainer.{k}");
-                        if point.iter().any(|(p, _)| *p == full) {
-                            self.varied_at(&full)
-                        } else {
-                            full
+                        let varied = point
+                            .iter()
+                            .find(|(p, _)| *p == full || full.starts_with(&format!("{p}.")));
+                        match varied {
+                            Some((p, _)) => self.varied_at(p),
+                            None => full,
                         }
                     };
                     let base_trainer = overlay_located(
@@ -587,17 +594,76 @@ impl Experiment {
                 }
             }
         }
-        let mut ids = std::collections::BTreeSet::new();
-        if let Some(dup) = runs.iter().find(|r| !ids.insert(r.id.clone())) {
-            return Err(source.error(
-                Some("sweep"),
-                format!(
-                    "two runs resolve to the same config ({}): [sweep] or [ablate] lists a value twice, or a key's default",
-                    dup.id
-                ),
-            ));
+        let mut ids = std::collections::BTreeMap::new();
+        for run in &runs {
+            if let Some(first) = ids.insert(run.id.clone(), run) {
+                // The varied key to blame: the first point segment (`KEY=VALUE`) the two
+                // labels do not share, else the first they share (a value listed twice).
+                let segments = |r: &PlannedRun| -> Vec<String> {
+                    r.label
+                        .split(' ')
+                        .filter(|s| s.contains('='))
+                        .map(str::to_string)
+                        .collect()
+                };
+                let (a, b) = (segments(first), segments(run));
+                let blamed = b
+                    .iter()
+                    .chain(&a)
+                    .find(|s| !(a.contains(s) && b.contains(s)))
+                    .or_else(|| b.first())
+                    .and_then(|s| s.split_once('='))
+                    .map(|(k, _)| k.to_string());
+                let at = blamed.as_deref().map(|k| self.varied_at(k));
+                return Err(source.error(
+                    at.as_deref(),
+                    format!(
+                        "runs `{}` and `{}` resolve to the same config ({}): {} lists a value twice, or a key's default",
+                        first.label,
+                        run.label,
+                        run.id,
+                        at.as_deref().map_or("[sweep] or [ablate]".to_string(), |k| format!("`{k}`"))
+                    ),
+                ));
+            }
         }
         Ok(runs)
+    }
+
+    /// Rejects a hyperparameter set in the file (directly, or varied) that `algo` does not
+    /// use: PPO's clipping keys under A2C and REINFORCE, REINFORCE's episode keys under the
+    /// others. Accepting them would silently run identical configs.
+    fn check_keys_used_by(&self, algo: Algo) -> Result<(), RunnerError> {
+        const PPO_ONLY: [&str; 3] = ["clip_coef", "clip_vloss", "target_kl"];
+        const REINFORCE_ONLY: [&str; 4] =
+            ["baseline", "batch", "num_episodes", "normalize_returns"];
+        let unused = |k: &str| match algo {
+            Algo::Ppo => REINFORCE_ONLY.contains(&k),
+            Algo::A2c => REINFORCE_ONLY.contains(&k) || PPO_ONLY.contains(&k),
+            Algo::Reinforce => PPO_ONLY.contains(&k),
+        };
+        let varied = self.sweep.keys().chain(self.ablate.keys());
+        let set = self
+            .agent
+            .keys()
+            .map(|k| (Self::agent_key(k), Self::agent_key(k)))
+            .chain(varied.filter_map(|k| {
+                k.strip_prefix("algo.")
+                    .map(|_| (k.clone(), self.varied_at(k)))
+            }));
+        for (key, at) in set {
+            let name = key.strip_prefix("algo.").unwrap_or(&key);
+            if unused(name) {
+                return Err(self.source.error(
+                    Some(&at),
+                    format!(
+                        "`{key}` is not used by {} (it would run identical configs): remove it, or give it only to the algorithms that use it, in their own file",
+                        algo.name()
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// A failed [`RunConfig::check`] as a config error at the key it names.

@@ -896,11 +896,12 @@ fn draw_figure<DB: DrawingBackend>(
     let area = if figure.title.is_empty() {
         root.clone()
     } else {
-        root.titled(
-            &figure.title,
-            (FONT, (21.0 * k).round()).into_font().color(&BLACK),
-        )
-        .map_err(err_string)?
+        root.margin((8.0 * k) as u32, 0, 0, 0)
+            .titled(
+                &figure.title,
+                (FONT, (21.0 * k).round()).into_font().color(&BLACK),
+            )
+            .map_err(err_string)?
     };
     let cells = area.split_evenly((rows, cols));
     for ((panel, cell), curves) in figure.panels.iter().zip(&cells).zip(curves) {

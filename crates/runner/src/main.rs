@@ -51,7 +51,8 @@ enum Command {
         /// (`algo.KEY`, `network.KEY`, `run.KEY`, `trainer.KEY`; the section may be left
         /// out of algo, network and run keys) (repeatable), e.g. `--set
         /// algo.learning_rate=1e-3 --set network.hidden_sizes=[64,64,64] --set
-        /// trainer.local_lr=1e-4 --set trainer.pdm.normalize="none"`.
+        /// trainer.local_lr=1e-4 --set 'trainer.pdm.normalize="none"'` (quote TOML strings for
+        /// the shell).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
         /// Output folder.
@@ -240,6 +241,24 @@ fn run(cli: Cli) -> Result<()> {
                                 bail!(
                                     "--set algo.name is not allowed: choose the algorithm with --algo"
                                 );
+                            }
+                            use pdmrl_runner::schema::{NETWORK_KEYS, RUN_AGENT_KEYS};
+                            match (section, k.as_str()) {
+                                ("run", "seeds") => {
+                                    bail!("--set run.seeds: choose the seed with --seed")
+                                }
+                                ("run", "checkpoint_every") => {
+                                    bail!("--set run.checkpoint_every: use --checkpoint-every")
+                                }
+                                ("run", _) if !RUN_AGENT_KEYS.contains(&k.as_str()) => bail!(
+                                    "--set run.{k}: unknown key `{k}` in [run]; allowed: {}, checkpoint_every (--checkpoint-every), seeds (--seed)",
+                                    RUN_AGENT_KEYS.join(", ")
+                                ),
+                                ("network", _) if !NETWORK_KEYS.contains(&k.as_str()) => bail!(
+                                    "--set network.{k}: unknown key `{k}` in [network]; allowed: {}",
+                                    NETWORK_KEYS.join(", ")
+                                ),
+                                _ => {}
                             }
                             let home = pdmrl_runner::schema::section_of_agent_key(&k);
                             if home != section {

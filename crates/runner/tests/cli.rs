@@ -184,7 +184,21 @@ fn bad_settings_are_rejected_before_a_folder_is_made() {
             &["--set algo=\"a2c\" is not allowed", "--algo"][..],
         ),
         ("algo.name=\"a2c\"", &["algo.name", "--algo"][..]),
-        ("network.gamma=0.9", &["`gamma` is a [algo] key"][..]),
+        (
+            "network.gamma=0.9",
+            &["unknown key `gamma` in [network]"][..],
+        ),
+        (
+            "algo.hidden_sizes=[8]",
+            &["`hidden_sizes` is a [network] key"][..],
+        ),
+        ("run.seeds=[1]", &["--seed"][..]),
+        ("run.checkpoint_every=0", &["--checkpoint-every"][..]),
+        ("run.foo=1", &["unknown key `foo` in [run]"][..]),
+        (
+            "trainer.pdm.pairs={sampled={k=100000}}",
+            &["trainer.pdm.pairs.sampled.k", "below the minibatch size"][..],
+        ),
         ("run=3", &["--set run=3 is not a key"][..]),
         (
             "trainer.local_lrr=1",

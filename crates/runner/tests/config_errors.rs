@@ -160,6 +160,46 @@ fn each_error_names_file_line_key_and_what_is_allowed() {
         ),
         (edit(1, "name = \"figures\""), Some(1), &["is reserved"]),
         (edit(1, "name = \"../up\""), Some(1), &["ASCII letters"]),
+        (
+            edit(1, &format!("name = \"{}\"", "n".repeat(65))),
+            Some(1),
+            &["1 to 64"],
+        ),
+        // Keys the algorithm does not use.
+        (
+            edit(8, "num_episodes = 8"),
+            Some(8),
+            &["`algo.num_episodes` is not used by ppo"],
+        ),
+        (
+            format!("{BASE}[sweep]\n\"algo.baseline\" = [true, false]\n"),
+            Some(23),
+            &["`algo.baseline` is not used by ppo"],
+        ),
+        // Sampled pairs that do not fit the minibatches, under bp too.
+        (
+            edit(14, "kind = \"bp\"")
+                .replace("normalize = \"mean\"", "pairs = { sampled = { k = 1000 } }"),
+            Some(17),
+            &["trainer.pdm.pairs.sampled.k", "below the minibatch size"],
+        ),
+        // A sweep over a per-env budget: the sweep key is blamed.
+        (
+            format!("{BASE}[sweep]\n\"run.total_timesteps\" = [{{ \"CartPole-v1\" = 1024 }}]\n"),
+            Some(23),
+            &["`sweep.run.total_timesteps`"],
+        ),
+        // Runs that collide name the key.
+        (
+            format!("{BASE}[ablate]\n\"trainer.pdm.normalize\" = [\"mean\"]\n"),
+            Some(23),
+            &["`ablate.trainer.pdm.normalize` lists a value twice, or a key's default"],
+        ),
+        (
+            format!("{BASE}[sweep]\n\"algo.gamma\" = [0.9, 0.9]\n"),
+            Some(23),
+            &["`sweep.algo.gamma` lists a value twice"],
+        ),
         // Seeds and budgets.
         (
             edit(20, "seeds = [1, 1]"),

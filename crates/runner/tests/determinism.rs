@@ -298,7 +298,7 @@ fn sweeps_expand_into_distinct_stably_named_runs() {
         ("\"network.width\" = [8]\n", "must be `algo.KEY`", 15),
         ("\"algo.learning_rate\" = []\n", "lists no values", 15),
         ("\"algo.learning_rat\" = [1.0]\n", "learning_rat", 15),
-        ("\"algo.learning_rate\" = [1e-3, 1e-3]\n", "same config", 14),
+        ("\"algo.learning_rate\" = [1e-3, 1e-3]\n", "same config", 15),
         ("\"trainer.local_lr\" = [-1.0]\n", "local_lr", 15),
         (
             "\"algo.gamma\" = [0.9, \"high\"]\n",
