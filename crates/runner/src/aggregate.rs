@@ -281,9 +281,22 @@ fn format_robust(groups: &[GroupEvaluations]) -> (String, String) {
         "| trainer | seeds | mean | median | IQM | IQM 95% CI | IQR | std | mean drop | late std | P(> bp) |"
     );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
-    let mut csv = String::from(
-        "trainer,seeds,mean,median,iqm,iqm_ci_low,iqm_ci_high,iqr,std,mean_drop,late_std,p_improvement_over_bp\n",
-    );
+    // Labels can hold commas (`network.hidden_sizes=[64, 64]`): the csv crate quotes them.
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    let _ = csv.write_record([
+        "trainer",
+        "seeds",
+        "mean",
+        "median",
+        "iqm",
+        "iqm_ci_low",
+        "iqm_ci_high",
+        "iqr",
+        "std",
+        "mean_drop",
+        "late_std",
+        "p_improvement_over_bp",
+    ]);
     for g in groups {
         let (trainer, f, drops, late) = (&g.label, &g.finals, &g.drops, &g.late_std);
         let (_, lo, hi) = iqm_ci(f);
@@ -317,9 +330,15 @@ fn format_robust(groups: &[GroupEvaluations]) -> (String, String) {
             row[8],
             row[9]
         );
-        let values: Vec<String> = row.iter().map(f64::to_string).collect();
-        let _ = writeln!(csv, "{trainer},{},{}", f.len(), values.join(","));
+        let record = [trainer.clone(), f.len().to_string()]
+            .into_iter()
+            .chain(row.iter().map(f64::to_string));
+        let _ = csv.write_record(record);
     }
+    let csv = csv
+        .into_inner()
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default();
     (md, csv)
 }
 

@@ -561,8 +561,10 @@ impl Experiment {
                         "trainer settings",
                         &trainer_key,
                     )?;
-                    let suffix: Vec<String> =
-                        point.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    let suffix: Vec<String> = point
+                        .iter()
+                        .map(|(k, v)| format!("{k}={}", short_value(v)))
+                        .collect();
                     for &kind in &self.trainers {
                         for &seed in &self.seeds {
                             let config = RunConfig {
@@ -710,6 +712,18 @@ impl Experiment {
             format!("{e}{default}, for {env} with trainer `{kind}`"),
         )
     }
+}
+
+/// A value as labels show it: a list of three or more equal values as `[x]*n` (e.g. the
+/// hidden sizes of a deep network), anything else as TOML writes it.
+fn short_value(v: &toml::Value) -> String {
+    if let toml::Value::Array(items) = v
+        && items.len() >= 3
+        && items.iter().all(|x| x == &items[0])
+    {
+        return format!("[{}]*{}", items[0], items.len());
+    }
+    v.to_string()
 }
 
 /// The points of a sweep: every combination of the listed values, keys in order; one

@@ -358,6 +358,18 @@ fn reports_cover_every_env_and_draw_every_figure() {
         4,
         "{csv}"
     );
+    // Labels with commas (`[8, 8]`) are quoted: every row has every column.
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let width = reader.headers().unwrap().len();
+    let records: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(records.len(), 8);
+    assert!(records.iter().all(|r| r.len() == width), "{csv}");
+    assert!(
+        records
+            .iter()
+            .any(|r| &r[1] == "pdm network.hidden_sizes=[8, 8]"),
+        "{csv}"
+    );
     let mut names: Vec<String> = r
         .figures
         .iter()
