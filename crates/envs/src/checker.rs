@@ -2,12 +2,13 @@
 //! (`gymnasium/utils/env_checker.py`), adapted to this crate's [`Env`] contract.
 //!
 //! ```
-//! use pdmrl_envs::{Registry, checker::check_env};
+//! use pdmrl_envs::{Registry, checker::check_env_with_steps};
 //!
 //! let registry = Registry::with_builtins();
 //! for id in registry.ids() {
 //!     let mut env = registry.make(&id)?;
-//!     let report = check_env(&mut *env, 0).map_err(|e| e.to_string()).unwrap();
+//!     // 3000 steps: MinAtar Freeway's episodes last 2501 steps.
+//!     let report = check_env_with_steps(&mut *env, 0, 3000).map_err(|e| e.to_string()).unwrap();
 //!     assert!(report.episodes_ended >= 1, "{report:?}");
 //! }
 //! # Ok::<(), pdmrl_envs::EnvError>(())
@@ -20,8 +21,10 @@ use ndarray::Array1;
 use rand::SeedableRng;
 use std::fmt;
 
-/// Steps per rollout pass of [`check_env`]: enough for every built-in env to end at least
-/// one episode under random actions (their time limits are at most 500 steps).
+/// Steps per rollout pass of [`check_env`]: enough for every built-in classic-control env
+/// to end at least one episode under random actions (their time limits are at most 500
+/// steps) and for the MinAtar games except Freeway, whose episodes last 2501 steps (use
+/// [`check_env_with_steps`] with 3000 for it).
 pub const DEFAULT_CHECK_STEPS: usize = 1000;
 
 /// Consecutive `reset(None)` calls compared by the [`Check::UnseededReset`] check.

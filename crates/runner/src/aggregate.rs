@@ -174,7 +174,9 @@ pub const BOOTSTRAP_RESAMPLES: usize = 2000;
 /// * stability within runs: the mean drop between consecutive evaluations (of their mean
 ///   returns) and the standard deviation of the episode returns of the last 10% of
 ///   evaluations, each averaged over seeds;
-/// * `P(> bp)`: the probability of improvement of the trainer over `bp` (0.5 for `bp`).
+/// * `P(> bp)`: the probability of improvement of the group over the `bp` group of the
+///   same algorithm and sweep point ([`GroupEvaluations::baseline`]; 0.5 for `bp`, `–` in
+///   Markdown and empty in CSV where the experiment has no such group).
 ///
 /// Runs without evaluations are left out; `None` if no run has any.
 ///
@@ -197,8 +199,11 @@ pub fn robust_statistics(
 pub struct GroupEvaluations {
     /// The group's label (as [`PlannedRun::label`]).
     pub label: String,
-    /// Whether its runs are `bp` runs (the baseline of `P(> bp)`).
-    pub is_bp: bool,
+    /// The label of the group `P(> bp)` compares it with: its own label with the trainer
+    /// replaced by `bp`, i.e. `bp` with the same algorithm and at the same sweep point
+    /// (`a2c pdm network.hidden_sizes=[64]*8` is compared with
+    /// `a2c bp network.hidden_sizes=[64]*8`, never with another depth's or algorithm's `bp`).
+    pub baseline: String,
     /// Final return of each run: mean of the last 10% of its evaluations.
     pub finals: Vec<f64>,
     /// Mean drop between consecutive evaluations of each run with at least two.
@@ -218,7 +223,20 @@ pub fn evaluation_stats(
 ) -> Result<Vec<GroupEvaluations>, RunnerError> {
     let mut groups = Vec::new();
     for (trainer, runs) in by_trainer(summaries) {
-        let is_bp = runs.iter().any(|s| s.trainer == "bp");
+        let kind = runs.first().map(|s| s.trainer.clone()).unwrap_or_default();
+        let mut replaced = false;
+        let baseline = trainer
+            .split(' ')
+            .map(|token| {
+                if !replaced && token == kind {
+                    replaced = true;
+                    "bp"
+                } else {
+                    token
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
         let (mut f, mut drops, mut late) = (Vec::new(), Vec::new(), Vec::new());
         for (run, _) in summaries {
             let path = dir.join(&run.id);
@@ -244,7 +262,7 @@ pub fn evaluation_stats(
         if !f.is_empty() {
             groups.push(GroupEvaluations {
                 label: trainer,
-                is_bp,
+                baseline,
                 finals: f,
                 drops,
                 late_std: late,
@@ -263,8 +281,6 @@ pub fn iqm_ci(xs: &[f64]) -> (f64, f64, f64) {
 
 /// The Markdown section and CSV rows of [`robust_statistics`].
 fn format_robust(groups: &[GroupEvaluations]) -> (String, String) {
-    // The baseline: the first group of `bp` runs.
-    let bp = groups.iter().find(|g| g.is_bp).map(|g| g.finals.clone());
     let mut md = String::new();
     let _ = writeln!(
         md,
@@ -274,7 +290,7 @@ fn format_robust(groups: &[GroupEvaluations]) -> (String, String) {
          resamples, seed {BOOTSTRAP_SEED}); consistency: IQR and std of the final returns; \
          stability within runs: mean drop between consecutive evaluations and std of the \
          episode returns of the last 10% of evaluations (means over seeds); `P(> bp)`: probability that a run of the \
-         trainer ends above a run of `bp`.\n"
+         group ends above a run of `bp` with the same algorithm and sweep point (`–`: the experiment has none).\n"
     );
     let _ = writeln!(
         md,
@@ -300,9 +316,12 @@ fn format_robust(groups: &[GroupEvaluations]) -> (String, String) {
     for g in groups {
         let (trainer, f, drops, late) = (&g.label, &g.finals, &g.drops, &g.late_std);
         let (_, lo, hi) = iqm_ci(f);
-        let p = bp
-            .as_ref()
-            .map_or(f64::NAN, |b| stats::probability_of_improvement(f, b));
+        let p = groups
+            .iter()
+            .find(|b| b.label == g.baseline)
+            .map_or(f64::NAN, |b| {
+                stats::probability_of_improvement(f, &b.finals)
+            });
         let row = [
             stats::mean(f),
             stats::median(f),
@@ -317,7 +336,7 @@ fn format_robust(groups: &[GroupEvaluations]) -> (String, String) {
         ];
         let _ = writeln!(
             md,
-            "| `{trainer}` | {} | {:.1} | {:.1} | {:.1} | [{:.1}, {:.1}] | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} |",
+            "| `{trainer}` | {} | {:.1} | {:.1} | {:.1} | [{:.1}, {:.1}] | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
             f.len(),
             row[0],
             row[1],
@@ -328,11 +347,20 @@ fn format_robust(groups: &[GroupEvaluations]) -> (String, String) {
             row[6],
             row[7],
             row[8],
-            row[9]
+            if p.is_nan() {
+                "–".to_string()
+            } else {
+                format!("{p:.2}")
+            }
         );
         let record = [trainer.clone(), f.len().to_string()]
             .into_iter()
-            .chain(row.iter().map(f64::to_string));
+            .chain(row[..9].iter().map(f64::to_string))
+            .chain(std::iter::once(if p.is_nan() {
+                String::new()
+            } else {
+                p.to_string()
+            }));
         let _ = csv.write_record(record);
     }
     let csv = csv
@@ -525,6 +553,56 @@ mod tests {
         // The IQM CI lies within the range of the final returns.
         assert!(num(&rows[1], 5) >= 5.0 && num(&rows[1], 6) <= 40.0);
         assert!(md.contains("| `pdm` | 2 | 22.5 |"), "{md}");
+    }
+
+    /// `P(> bp)` compares each group with the `bp` group of its own algorithm and sweep
+    /// point, and is left blank where there is none.
+    #[test]
+    fn probability_of_improvement_uses_the_matching_bp_group() {
+        let d = tempfile::tempdir().unwrap();
+        // (label, trainer, final evaluation return), one run each.
+        let groups = [
+            ("a2c bp", "bp", 10.0),
+            ("a2c pdm", "pdm", 20.0),
+            ("ppo bp", "bp", 30.0),
+            ("ppo pdm", "pdm", 20.0),
+            ("pdm x=[1, 2]", "pdm", 5.0),
+        ];
+        let mut done = Vec::new();
+        for (k, (label, trainer, ret)) in groups.iter().enumerate() {
+            let id = format!("run{k}");
+            std::fs::create_dir_all(d.path().join(&id)).unwrap();
+            std::fs::write(
+                d.path().join(&id).join("eval.csv"),
+                format!(
+                    "global_step,episodes,eval_return_mean,eval_return_std,eval_return_min,eval_return_max,returns\n\
+                     0,1,{ret},0,{ret},{ret},{ret}\n"
+                ),
+            )
+            .unwrap();
+            let (mut run, summary) = fake_run(&id, trainer, 1, *ret);
+            run.label = label.to_string();
+            done.push((run, summary));
+        }
+        let stats = evaluation_stats(&done, d.path()).unwrap();
+        let baselines: Vec<&str> = stats.iter().map(|g| g.baseline.as_str()).collect();
+        assert_eq!(
+            baselines,
+            ["a2c bp", "a2c bp", "ppo bp", "ppo bp", "bp x=[1, 2]"]
+        );
+        let (md, csv) = robust_statistics(&done, d.path()).unwrap().unwrap();
+        let p: Vec<String> = csv::Reader::from_reader(csv.as_bytes())
+            .records()
+            .map(|r| r.unwrap()[11].to_string())
+            .collect();
+        // a2c pdm (20) beats a2c bp (10); ppo pdm (20) loses to ppo bp (30).
+        assert_eq!(p, ["0.5", "1", "0.5", "0", ""]);
+        assert!(md.contains("| `pdm x=[1, 2]` | 1 |"), "{md}");
+        assert!(
+            md.lines()
+                .any(|l| l.starts_with("| `pdm x=[1, 2]`") && l.ends_with("| – |")),
+            "{md}"
+        );
     }
 
     #[test]
