@@ -7,6 +7,8 @@
 //!   config (or the named ones) in `configs/`, or one slice of their runs.
 //! * `cargo xtask figures [--only NAME...]`: every table and figure again from the
 //!   complete runs in `results/`, training nothing.
+//! * `cargo xtask bench [--steps N] [--repeats R] [--python PATH | --no-python]`: speed
+//!   and memory, pdmrl against PyTorch (`results/bench/bench.{md,json}`; see `bench.rs`).
 //! * `cargo xtask memory`: peak memory of one `bp` and one `pdm` update against depth
 //!   (`results/memory/memory_vs_depth.csv`, `results/figures/memory_vs_depth.{png,svg}`).
 //!
@@ -18,7 +20,13 @@ use clap::{Parser, Subcommand};
 use pdmrl_runner::reproduce::{reproduce_shard, write_report};
 use std::path::{Path, PathBuf};
 
+mod alloc;
+mod bench;
 mod memory;
+
+/// Counts allocations on request only (see `alloc.rs`): free for timed runs.
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "pdmrl project automation")]
@@ -61,6 +69,12 @@ enum Command {
     /// Measure the peak memory of one bp and one pdm update against depth into
     /// results/memory/memory_vs_depth.csv and results/figures/memory_vs_depth.png.
     Memory,
+    /// Speed and memory: pdmrl PPO (bp, pdm) on CartPole-v1 and Pendulum-v1 side by side
+    /// with a CleanRL-equivalent PyTorch PPO (when a Python with torch and gymnasium is
+    /// found), the machine's sgemm ceiling, FLOPs per env step, bp vs pdm update time, two
+    /// concurrent runs vs one, and peak memory against depth; writes
+    /// results/bench/bench.{md,json}.
+    Bench(bench::Args),
 }
 
 fn workspace_root() -> PathBuf {
@@ -102,7 +116,8 @@ fn run() -> Result<()> {
             shard,
         } => (quick, only, jobs, shard),
         Command::Figures { only } => return figures(&only),
-        Command::Memory => return memory::run(&workspace_root()),
+        Command::Memory => return memory::run(&workspace_root()).map(drop),
+        Command::Bench(args) => return bench::run(&workspace_root(), &args),
     };
     let root = workspace_root();
     let configs = select_configs(&root, quick, &only)?;

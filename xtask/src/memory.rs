@@ -6,43 +6,34 @@
 //! `bp` and under `pdm`. Writes `results/memory/memory_vs_depth.csv` and
 //! `results/figures/memory_vs_depth.png` and prints the table.
 //!
-//! xtask's global allocator is `peak_alloc::PeakAlloc` (two atomic updates per
-//! allocation); `crates/agents/tests/memory.rs` installs the same one and asserts the
-//! criteria on the same measurement (`pdmrl_agents::memory`).
+//! Bytes are counted by xtask's global allocator (`alloc.rs`), only on the measuring
+//! thread; `crates/agents/tests/memory.rs` counts with `peak_alloc::PeakAlloc` and asserts
+//! the criteria on the same measurement (`pdmrl_agents::memory`).
 
 use anyhow::{Context, Result};
 use pdmrl_agents::TrainerKind;
 use pdmrl_agents::memory::{BATCH, OBS_DIM, Variant, WIDTH, update_peak_bytes};
 use pdmrl_runner::atomic::write_atomic;
 use pdmrl_runner::figures::{Figure, Panel, PanelData, Series, save_figure};
-use peak_alloc::PeakAlloc;
 use std::fmt::Write as _;
 use std::path::Path;
-
-#[global_allocator]
-static ALLOC: PeakAlloc = PeakAlloc;
 
 const DEPTHS: [usize; 5] = [1, 2, 4, 8, 16];
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// Peak bytes above the current level while `f` runs (xtask is single-threaded here).
-fn peak_above(f: &mut dyn FnMut()) -> usize {
-    let base = ALLOC.current_usage();
-    ALLOC.reset_peak_usage();
-    f();
-    ALLOC.peak_usage().saturating_sub(base)
-}
-
-fn update_peak(depth: usize, kind: TrainerKind) -> Result<usize> {
+/// Peak bytes of one update of `kind` with `depth` hidden layers, above parameters and
+/// optimiser state.
+pub fn update_peak(depth: usize, kind: TrainerKind) -> Result<usize> {
     Ok(update_peak_bytes(
         depth,
         Variant::Trainer(kind),
-        &mut peak_above,
+        &mut crate::alloc::peak_above,
     )?)
 }
 
-/// Measures, writes the CSV and the figure under `root/results/`, prints the table.
-pub fn run(root: &Path) -> Result<()> {
+/// Measures, writes the CSV and the figure under `root/results/`, prints the table;
+/// returns the rows `(depth, bp bytes, pdm bytes)`.
+pub fn run(root: &Path) -> Result<Vec<(usize, usize, usize)>> {
     let mut rows = Vec::with_capacity(DEPTHS.len());
     for depth in DEPTHS {
         let bp = update_peak(depth, TrainerKind::Bp)?;
@@ -73,7 +64,7 @@ pub fn run(root: &Path) -> Result<()> {
     for f in figures {
         eprintln!("  figure: {}", f.display());
     }
-    Ok(())
+    Ok(rows)
 }
 
 /// Draws `results/figures/memory_vs_depth.{png,svg}` from

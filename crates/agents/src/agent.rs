@@ -35,6 +35,7 @@ use pdmrl_envs::{Action, RunningMeanStd, Space, SyncVectorEnv};
 use pdmrl_tensor::{Rng, RngState, derive_seed, linear_anneal, rng_from_seed};
 use rand::seq::SliceRandom;
 use serde::Serialize;
+use std::time::Instant;
 
 /// What the agent reports while it trains.
 #[derive(Debug, Clone)]
@@ -157,6 +158,20 @@ pub struct Agent {
     probe: Option<Array2<f32>>,
     /// The hidden outputs of actor and critic on `probe` at the last iteration.
     probe_outputs: (Vec<Array2<f32>>, Vec<Array2<f32>>),
+    /// Wall-clock time spent in rollouts and in updates since the agent was built.
+    phase_times: PhaseTimes,
+}
+
+/// Wall-clock seconds an [`Agent`] has spent in each phase of its iterations since it was
+/// built (not restored from checkpoints; measurement only, never an input to training).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct PhaseTimes {
+    /// Collecting rollouts: policy and value forwards, action sampling, env steps, seconds.
+    pub rollout_seconds: f64,
+    /// Advantages (GAE) and the epochs of minibatch updates, seconds.
+    pub update_seconds: f64,
+    /// Iterations measured.
+    pub iterations: usize,
 }
 
 /// The policy a vector env's action space calls for.
@@ -269,6 +284,7 @@ impl Agent {
             action_log: Vec::new(),
             probe: None,
             probe_outputs: (Vec::new(), Vec::new()),
+            phase_times: PhaseTimes::default(),
             envs,
             eval_envs: None,
             config,
@@ -343,6 +359,12 @@ impl Agent {
         self.iteration
     }
 
+    /// Wall-clock time spent in rollouts and updates so far (what `cargo xtask bench`
+    /// reports as the time per update).
+    pub fn phase_times(&self) -> PhaseTimes {
+        self.phase_times
+    }
+
     /// The training envs.
     pub fn envs(&self) -> &SyncVectorEnv {
         &self.envs
@@ -415,7 +437,9 @@ impl Agent {
         };
         self.model.set_lr(lr);
 
+        let rollout_start = Instant::now();
         let rollout = self.collect_rollout(iteration, observer)?;
+        let update_start = Instant::now();
         let batch = rollout.len * c.num_envs;
         let (b_adv, b_returns) = self.advantages(&rollout);
         let obs_dim = self.envs.obs_dim();
@@ -546,6 +570,9 @@ impl Agent {
         }
         let (mut actor_layers, mut critic_layers) = (actor_layers.mean(), critic_layers.mean());
         self.measure_drift(&mut actor_layers, &mut critic_layers);
+        self.phase_times.rollout_seconds += (update_start - rollout_start).as_secs_f64();
+        self.phase_times.update_seconds += update_start.elapsed().as_secs_f64();
+        self.phase_times.iterations += 1;
         let stats = IterationStats {
             iteration,
             global_step: self.global_step,

@@ -37,7 +37,7 @@ pub use pdmrl_local_loss::{LocalLossError, Metric, Normalize, Pairs, PdmOptions,
 pub use pdmrl_tensor::Activation;
 
 pub use agent::{
-    Agent, EpisodeRecord, EvalRecord, Event, IterationStats, check_trainer_fits,
+    Agent, EpisodeRecord, EvalRecord, Event, IterationStats, PhaseTimes, check_trainer_fits,
     explained_variance, guidance_signal,
 };
 pub use checkpoint::{Checkpoint, CheckpointMeta, NamedTensor, TensorData};

@@ -17,6 +17,23 @@ fn kernels(c: &mut Criterion) {
     c.bench_function("dense_backward_128x64x64", |b| {
         b.iter(|| black_box(layer.backward(x.view(), y.view(), y.view(), true)))
     });
+    // The hidden activation of one minibatch forward: ours (vectorised fdlibm) vs the C
+    // library's scalar tanhf (same bits on glibc 2.36).
+    let z: Vec<f32> = x.iter().map(|v| 4.0 * v - 2.0).collect();
+    c.bench_function("tanh_128x64_pdmrl", |b| {
+        b.iter(|| {
+            let mut v = z.clone();
+            pdmrl_tensor::tanh::tanh_slice(black_box(&mut v));
+            v
+        })
+    });
+    c.bench_function("tanh_128x64_libm", |b| {
+        b.iter(|| {
+            let mut v = z.clone();
+            black_box(&mut v).iter_mut().for_each(|x| *x = x.tanh());
+            v
+        })
+    });
     c.bench_function("pairwise_distances_128x64", |b| {
         b.iter(|| black_box(pairwise_distances(black_box(y.view()), 1e-8)))
     });

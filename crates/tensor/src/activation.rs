@@ -24,9 +24,29 @@ pub enum Activation {
 
 impl Activation {
     /// Applies the activation in place to `z: [batch, features]`.
+    ///
+    /// `tanh` of `f32` is [`crate::tanh::tanh_f32`] (fdlibm's `tanhf`, bit for bit, over
+    /// several lanes at once); other float types use their `tanh`.
     pub fn apply_inplace<A: NdFloat>(self, mut z: ArrayViewMut2<A>) {
         match self {
-            Activation::Tanh => z.mapv_inplace(|v| v.tanh()),
+            Activation::Tanh => {
+                if std::any::TypeId::of::<A>() == std::any::TypeId::of::<f32>() {
+                    if let Some(s) = z.as_slice_memory_order_mut() {
+                        // SAFETY: `A` is `f32` (same TypeId): same layout, same values.
+                        let s = unsafe {
+                            std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len())
+                        };
+                        crate::tanh::tanh_slice(s);
+                    } else {
+                        z.mapv_inplace(|v| {
+                            let v = v.to_f32().expect("f32");
+                            A::from(crate::tanh::tanh_f32(v)).expect("f32")
+                        });
+                    }
+                } else {
+                    z.mapv_inplace(|v| v.tanh());
+                }
+            }
             Activation::Relu => z.mapv_inplace(|v| if v > A::zero() { v } else { A::zero() }),
             Activation::Identity => {}
         }

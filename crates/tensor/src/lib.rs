@@ -26,6 +26,7 @@ pub mod gradcheck;
 pub mod init;
 pub mod rng;
 pub mod schedule;
+pub mod tanh;
 
 pub use activation::Activation;
 pub use adam::{Adam, AdamConfig};
