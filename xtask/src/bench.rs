@@ -298,10 +298,10 @@ fn find_python(args: &Args) -> Result<std::result::Result<PathBuf, String>> {
     if args.no_python {
         return Ok(Err("skipped (--no-python)".into()));
     }
-    let (python, explicit) = match (&args.python, std::env::var_os("PDMRL_BENCH_PYTHON")) {
-        (Some(p), _) => (p.clone(), true),
-        (None, Some(p)) => (PathBuf::from(p), true),
-        (None, None) => (PathBuf::from("python3"), false),
+    let (python, explicit, from) = match (&args.python, std::env::var_os("PDMRL_BENCH_PYTHON")) {
+        (Some(p), _) => (p.clone(), true, "--python"),
+        (None, Some(p)) => (PathBuf::from(p), true, "PDMRL_BENCH_PYTHON"),
+        (None, None) => (PathBuf::from("python3"), false, ""),
     };
     let probe = Command::new(&python)
         .args(["-c", "import torch, gymnasium"])
@@ -309,11 +309,16 @@ fn find_python(args: &Args) -> Result<std::result::Result<PathBuf, String>> {
     match probe {
         Ok(o) if o.status.success() => Ok(Ok(python)),
         Ok(o) if explicit => bail!(
-            "`{}` cannot import torch and gymnasium: {}",
+            "`{}` ({from}) cannot import torch and gymnasium ({}); install them into it \
+             (`pip install torch gymnasium==0.29.1`) or pass --no-python",
             python.display(),
-            String::from_utf8_lossy(&o.stderr).trim()
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .last()
+                .unwrap_or("no error message")
+                .trim()
         ),
-        Err(e) if explicit => bail!("cannot run `{}`: {e}", python.display()),
+        Err(e) if explicit => bail!("cannot run `{}` ({from}): {e}", python.display()),
         _ => Ok(Err(format!(
             "no Python with torch and gymnasium (`{}`); set PDMRL_BENCH_PYTHON (see README)",
             python.display()
@@ -351,6 +356,27 @@ fn torch_run(
         .with_context(|| format!("parsing the output of `{}`: {line}", script.display()))
 }
 
+/// The PyTorch runs of every env at 1 and 2 threads, the median of `--torch-repeats` each.
+fn torch_side(root: &Path, py: &Path, args: &Args) -> Result<Vec<TorchRow>> {
+    let mut torch = Vec::new();
+    for env in ENVS {
+        for threads in [1, 2] {
+            let mut rows = Vec::new();
+            for _ in 0..args.torch_repeats.max(1) {
+                let row = torch_run(root, py, env, args.steps, threads)?;
+                eprintln!(
+                    "  {env} {threads} thread(s): {:.1} s, {:.0} steps/s",
+                    row.seconds, row.steps_per_second
+                );
+                rows.push(row);
+            }
+            rows.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+            torch.push(rows[rows.len() / 2].clone());
+        }
+    }
+    Ok(torch)
+}
+
 /// Runs every measurement, writes `results/bench/bench.{md,json}`, prints the table.
 ///
 /// # Errors
@@ -362,6 +388,13 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     }
     let python = find_python(args)?;
     let registry = Registry::with_builtins();
+    // Every config is checked before anything is measured.
+    for env in ENVS {
+        for trainer in TRAINERS {
+            bench_config(&registry, env, trainer, args.steps, 1)
+                .with_context(|| format!("--steps {} on {env}", args.steps))?;
+        }
+    }
 
     eprintln!("[1/5] sgemm ceiling (single thread)");
     let gemm: Vec<Gemm> = [
@@ -467,22 +500,18 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     let torch_note = match &python {
         Ok(py) => {
             eprintln!("[4/5] PyTorch PPO ({})", py.display());
-            for env in ENVS {
-                for threads in [1, 2] {
-                    let mut rows = Vec::new();
-                    for _ in 0..args.torch_repeats.max(1) {
-                        let row = torch_run(root, py, env, args.steps, threads)?;
-                        eprintln!(
-                            "  {env} {threads} thread(s): {:.1} s, {:.0} steps/s",
-                            row.seconds, row.steps_per_second
-                        );
-                        rows.push(row);
-                    }
-                    rows.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
-                    torch.push(rows[rows.len() / 2].clone());
+            // A failing PyTorch run is reported in the table, never a reason to lose the
+            // pdmrl measurements taken so far.
+            match torch_side(root, py, args) {
+                Ok(rows) => {
+                    torch = rows;
+                    format!("torch {}, gymnasium {}", torch[0].torch, torch[0].gymnasium)
+                }
+                Err(e) => {
+                    eprintln!("  PyTorch side failed: {e:#}");
+                    format!("failed ({e:#})")
                 }
             }
-            format!("torch {}, gymnasium {}", torch[0].torch, torch[0].gymnasium)
         }
         Err(why) => {
             eprintln!("[4/5] PyTorch side: {why}");
