@@ -23,7 +23,7 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 /// Peak bytes of one update of `kind` with `depth` hidden layers, above parameters and
 /// optimiser state.
-pub fn update_peak(depth: usize, kind: TrainerKind) -> Result<usize> {
+fn update_peak(depth: usize, kind: TrainerKind) -> Result<usize> {
     Ok(update_peak_bytes(
         depth,
         Variant::Trainer(kind),

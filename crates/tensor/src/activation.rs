@@ -109,3 +109,38 @@ impl FromStr for Activation {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array2, s};
+
+    /// Contiguous, transposed and strided `f32` views all get the bits of
+    /// [`crate::tanh::tanh_f32`]; `f64` gets its own `tanh`.
+    #[test]
+    fn tanh_on_every_layout() {
+        let a = Array2::<f32>::from_shape_fn((6, 10), |(i, j)| {
+            (i as f32 - 3.0) * 0.7 + j as f32 * 0.11
+        });
+        let want = a.mapv(|v| crate::tanh::tanh_f32(v).to_bits());
+        let mut c = a.clone();
+        Activation::Tanh.apply_inplace(c.view_mut());
+        assert_eq!(c.mapv(f32::to_bits), want);
+        let mut t = a.t().to_owned();
+        Activation::Tanh.apply_inplace(t.view_mut());
+        assert_eq!(t.t().mapv(f32::to_bits), want);
+        let mut strided = a.clone();
+        Activation::Tanh.apply_inplace(strided.slice_mut(s![.., ..;2]));
+        for ((i, j), v) in strided.indexed_iter() {
+            let expect = if j % 2 == 0 {
+                want[[i, j]]
+            } else {
+                a[[i, j]].to_bits()
+            };
+            assert_eq!(v.to_bits(), expect, "[{i}, {j}]");
+        }
+        let mut d = a.mapv(f64::from);
+        Activation::Tanh.apply_inplace(d.view_mut());
+        assert_eq!(d, a.mapv(|v| f64::from(v).tanh()));
+    }
+}
