@@ -1,12 +1,12 @@
-//! xtask's global allocator: the system allocator, counting bytes and allocations only
-//! while a measurement asks for it.
+//! xtask's global allocator: the system allocator, counting bytes only while a measurement
+//! asks for it.
 //!
 //! `peak_alloc::PeakAlloc` (which `crates/agents/tests/memory.rs` uses) updates two shared
 //! atomics on every allocation of every thread, all the time. That is fine for a memory
 //! measurement but not for `cargo xtask bench`, which times training runs, two of them in
 //! concurrent threads whose allocations would then contend for one cache line. Here an
 //! allocation costs one read of a thread-local flag, and only the thread that runs
-//! [`measure`] is counted (so tests running in parallel threads do not disturb it).
+//! [`peak_above`] is counted (so tests running in parallel threads do not disturb it).
 //!
 //! Bytes freed while counting that were allocated before it started lower the current
 //! count below the starting level, as with `PeakAlloc`; [`peak_above`] measures the peak
@@ -14,7 +14,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
 
 /// The system allocator with switchable counting.
 pub struct Counting;
@@ -30,12 +30,10 @@ fn on() -> bool {
 }
 static CURRENT: AtomicIsize = AtomicIsize::new(0);
 static PEAK: AtomicIsize = AtomicIsize::new(0);
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
 fn add(bytes: usize) {
     let now = CURRENT.fetch_add(bytes as isize, Relaxed) + bytes as isize;
     PEAK.fetch_max(now, Relaxed);
-    ALLOCATIONS.fetch_add(1, Relaxed);
 }
 
 // SAFETY: every call is forwarded unchanged to `System`; the counters have no effect on
@@ -75,33 +73,15 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
-/// What [`measure`] counted while its closure ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Counted {
-    /// Peak bytes above the level at the start.
-    pub peak_bytes: usize,
-    /// Number of allocations (reallocations included).
-    pub allocations: usize,
-}
-
-/// Runs `f` with this thread's allocations counted (one measurement at a time per
-/// process: the counters are shared).
-pub fn measure(f: &mut dyn FnMut()) -> Counted {
+/// Peak bytes above the level at the start while `f` runs, counting this thread's
+/// allocations only (one measurement at a time per process: the counters are shared).
+pub fn peak_above(f: &mut dyn FnMut()) -> usize {
     CURRENT.store(0, Relaxed);
     PEAK.store(0, Relaxed);
-    ALLOCATIONS.store(0, Relaxed);
     ON.with(|on| on.set(true));
     f();
     ON.with(|on| on.set(false));
-    Counted {
-        peak_bytes: PEAK.load(Relaxed).max(0) as usize,
-        allocations: ALLOCATIONS.load(Relaxed),
-    }
-}
-
-/// Peak bytes above the level at the start while `f` runs.
-pub fn peak_above(f: &mut dyn FnMut()) -> usize {
-    measure(f).peak_bytes
+    PEAK.load(Relaxed).max(0) as usize
 }
 
 #[cfg(test)]
@@ -109,8 +89,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_peak_and_allocations() {
-        let c = measure(&mut || {
+    fn counts_the_peak_while_on_only() {
+        let peak = peak_above(&mut || {
             let a = vec![0u8; 1000];
             let b = vec![0u8; 3000];
             drop(std::hint::black_box(a));
@@ -118,11 +98,10 @@ mod tests {
             let c = vec![0u8; 500];
             drop(std::hint::black_box(c));
         });
-        assert_eq!(c.peak_bytes, 4000);
-        assert_eq!(c.allocations, 3);
+        assert_eq!(peak, 4000);
         // Off again: nothing counted afterwards.
-        let before = ALLOCATIONS.load(Relaxed);
+        let before = CURRENT.load(Relaxed);
         drop(std::hint::black_box(vec![1u8; 64]));
-        assert_eq!(ALLOCATIONS.load(Relaxed), before);
+        assert_eq!(CURRENT.load(Relaxed), before);
     }
 }

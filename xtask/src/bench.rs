@@ -208,12 +208,14 @@ fn bench_config(
     Ok(config)
 }
 
-/// Wall-clock seconds of one training run and of its updates.
+/// Wall-clock seconds of one training run and of its updates, and the shapes it ran.
 struct Timed {
     seconds: f64,
     update_seconds: f64,
     iterations: usize,
     steps: usize,
+    obs_dim: usize,
+    actor_out: usize,
 }
 
 fn train_once(registry: &Registry, config: &RunConfig) -> Result<Timed> {
@@ -227,6 +229,8 @@ fn train_once(registry: &Registry, config: &RunConfig) -> Result<Timed> {
         update_seconds: phases.update_seconds,
         iterations: phases.iterations,
         steps: agent.global_step(),
+        obs_dim: agent.envs().obs_dim(),
+        actor_out: agent.policy().head_outputs(),
     })
 }
 
@@ -388,11 +392,13 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     }
     let python = find_python(args)?;
     let registry = Registry::with_builtins();
-    // Every config is checked before anything is measured.
+    // Every config is built and checked before anything is measured.
+    let mut configs = Vec::new();
     for env in ENVS {
         for trainer in TRAINERS {
-            bench_config(&registry, env, trainer, args.steps, 1)
+            let config = bench_config(&registry, env, trainer, args.steps, 1)
                 .with_context(|| format!("--steps {} on {env}", args.steps))?;
+            configs.push((env, trainer, config));
         }
     }
 
@@ -420,64 +426,73 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         "[2/5] pdmrl PPO, {} steps, {} repeats",
         args.steps, args.repeats
     );
-    let mut pdmrl = Vec::new();
-    let mut update_ms = std::collections::BTreeMap::new();
-    for env in ENVS {
-        for trainer in TRAINERS {
-            let config = bench_config(&registry, env, trainer, args.steps, 1)?;
-            let shape = PpoShape {
-                obs_dim: registry.make(env)?.observation_space().flat_dim(),
-                actor_out: build_agent(&config, &registry)?.policy().head_outputs(),
-                hidden: config.agent.hidden_sizes.clone(),
-                minibatch: config.agent.minibatch_size(),
-                epochs: config.agent.update_epochs,
-            };
-            let mut secs = Vec::new();
-            let mut upd = Vec::new();
-            let mut steps = 0;
-            for r in 0..args.repeats {
-                let t = train_once(&registry, &config)?;
-                eprintln!(
-                    "  {env} {trainer} run {}/{}: {:.2} s, {:.0} steps/s",
-                    r + 1,
-                    args.repeats,
-                    t.seconds,
-                    t.steps as f64 / t.seconds
-                );
-                secs.push(t.seconds);
-                upd.push(t.update_seconds / t.iterations.max(1) as f64);
-                steps = t.steps;
-            }
-            let seconds = median(&secs);
-            let flops = flops_per_step(&shape, trainer);
-            let sps = steps as f64 / seconds;
-            update_ms.insert((env, trainer.name()), median(&upd) * 1e3);
-            pdmrl.push(PdmrlRow {
-                env: env.into(),
-                trainer: trainer.name().into(),
-                steps,
-                seconds,
-                steps_per_second: sps,
-                update_ms: median(&upd) * 1e3,
-                flops_per_step: flops,
-                achieved_gflops: flops * sps / 1e9,
-                all_seconds: secs,
-            });
+    let mut pdmrl: Vec<PdmrlRow> = Vec::new();
+    for (env, trainer, config) in &configs {
+        let mut secs = Vec::new();
+        let mut upd = Vec::new();
+        let mut last = None;
+        for r in 0..args.repeats {
+            let t = train_once(&registry, config)?;
+            eprintln!(
+                "  {env} {trainer} run {}/{}: {:.2} s, {:.0} steps/s",
+                r + 1,
+                args.repeats,
+                t.seconds,
+                t.steps as f64 / t.seconds
+            );
+            secs.push(t.seconds);
+            upd.push(t.update_seconds / t.iterations.max(1) as f64);
+            last = Some(t);
         }
+        let t = last.expect("at least one repeat");
+        let shape = PpoShape {
+            obs_dim: t.obs_dim,
+            actor_out: t.actor_out,
+            hidden: config.agent.hidden_sizes.clone(),
+            minibatch: config.agent.minibatch_size(),
+            epochs: config.agent.update_epochs,
+        };
+        let seconds = median(&secs);
+        let flops = flops_per_step(&shape, *trainer);
+        let sps = t.steps as f64 / seconds;
+        pdmrl.push(PdmrlRow {
+            env: env.to_string(),
+            trainer: trainer.name().into(),
+            steps: t.steps,
+            seconds,
+            steps_per_second: sps,
+            update_ms: median(&upd) * 1e3,
+            flops_per_step: flops,
+            achieved_gflops: flops * sps / 1e9,
+            all_seconds: secs,
+        });
     }
+    let update_ms = |env: &str, trainer: TrainerKind| {
+        pdmrl
+            .iter()
+            .find(|p| p.env == env && p.trainer == trainer.name())
+            .map_or(f64::NAN, |p| p.update_ms)
+    };
     let pdm_over_bp_update = ENVS
         .iter()
         .map(|env| {
             (
                 env.to_string(),
-                update_ms[&(*env, "pdm")] / update_ms[&(*env, "bp")],
+                update_ms(env, TrainerKind::Pdm) / update_ms(env, TrainerKind::Bp),
             )
         })
         .collect();
 
     eprintln!("[3/5] two concurrent CartPole-v1 bp runs vs one");
-    let c1 = bench_config(&registry, "CartPole-v1", TrainerKind::Bp, args.steps, 1)?;
-    let c2 = bench_config(&registry, "CartPole-v1", TrainerKind::Bp, args.steps, 2)?;
+    let c1 = configs
+        .iter()
+        .find(|(env, trainer, _)| *env == "CartPole-v1" && *trainer == TrainerKind::Bp)
+        .map(|(_, _, c)| c.clone())
+        .expect("CartPole-v1 bp is measured");
+    let c2 = RunConfig {
+        seed: 2,
+        ..c1.clone()
+    };
     let one = train_once(&registry, &c1)?.seconds;
     let start = Instant::now();
     std::thread::scope(|s| -> Result<()> {
