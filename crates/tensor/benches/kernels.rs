@@ -13,6 +13,17 @@ fn kernels(c: &mut Criterion) {
     c.bench_function("dense_forward_128x64x64", |b| {
         b.iter(|| black_box(layer.forward(black_box(x.view()))))
     });
+    // The forward product alone: packing-free kernel vs matrixmultiply (same bits).
+    let w = Array2::<f32>::from_shape_fn((64, 64), |(i, j)| ((i * 5 + j) % 13) as f32 / 13.0);
+    for rows in [4, 128] {
+        let xs = x.slice(ndarray::s![..rows, ..]);
+        c.bench_function(&format!("product_{rows}x64x64_small_gemm"), |b| {
+            b.iter(|| black_box(pdmrl_tensor::small_gemm::product(black_box(xs), w.view())))
+        });
+        c.bench_function(&format!("product_{rows}x64x64_matrixmultiply"), |b| {
+            b.iter(|| black_box(black_box(xs).dot(&w)))
+        });
+    }
     let y = layer.forward(x.view());
     c.bench_function("dense_backward_128x64x64", |b| {
         b.iter(|| black_box(layer.backward(x.view(), y.view(), y.view(), true)))

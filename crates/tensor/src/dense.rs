@@ -95,7 +95,7 @@ impl<A: NdFloat> Dense<A> {
     /// # Panics
     /// If `x.ncols() != self.inputs()`.
     pub fn forward(&self, x: ArrayView2<A>) -> Array2<A> {
-        let mut y = x.dot(&self.weight);
+        let mut y = f32_product(x, self.weight.view()).unwrap_or_else(|| x.dot(&self.weight));
         y += &self.bias;
         self.activation.apply_inplace(y.view_mut());
         y
@@ -145,4 +145,22 @@ impl<A: NdFloat> Dense<A> {
             bias: dz.sum_axis(Axis(0)),
         }
     }
+}
+
+/// `x W` through [`crate::small_gemm::product`] when `A` is `f32` and it applies (the same
+/// bits as `dot`, without matrixmultiply's packing); `None` otherwise.
+fn f32_product<A: NdFloat>(x: ArrayView2<A>, w: ArrayView2<A>) -> Option<Array2<A>> {
+    if std::any::TypeId::of::<A>() != std::any::TypeId::of::<f32>() {
+        return None;
+    }
+    // SAFETY: `A` is `f32` (same TypeId), so these are the same types.
+    let (x, w) = unsafe {
+        (
+            std::mem::transmute::<ArrayView2<A>, ArrayView2<f32>>(x),
+            std::mem::transmute::<ArrayView2<A>, ArrayView2<f32>>(w),
+        )
+    };
+    let y = crate::small_gemm::product(x, w)?;
+    // SAFETY: as above.
+    Some(unsafe { std::mem::transmute::<Array2<f32>, Array2<A>>(y) })
 }

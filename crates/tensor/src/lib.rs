@@ -26,6 +26,7 @@ pub mod gradcheck;
 pub mod init;
 pub mod rng;
 pub mod schedule;
+pub mod small_gemm;
 pub mod tanh;
 
 pub use activation::Activation;
