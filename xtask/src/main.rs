@@ -7,6 +7,8 @@
 //!   config (or the named ones) in `configs/`, or one slice of their runs.
 //! * `cargo xtask figures [--only NAME...]`: every table and figure again from the
 //!   complete runs in `results/`, training nothing.
+//! * `cargo xtask reproduce --only study`: the design-space study (`configs/study_*.toml`),
+//!   whose tables are also filled into `results/study/README.md` (see `study.rs`).
 //! * `cargo xtask bench [--steps N] [--repeats R] [--python PATH | --no-python]`: speed
 //!   and memory, pdmrl against PyTorch (`results/bench/bench.{md,json}`; see `bench.rs`).
 //! * `cargo xtask memory`: peak memory of one `bp` and one `pdm` update against depth
@@ -23,6 +25,7 @@ use std::path::{Path, PathBuf};
 mod alloc;
 mod bench;
 mod memory;
+mod study;
 
 /// Counts allocations on request only (see `alloc.rs`): free for timed runs.
 #[global_allocator]
@@ -46,7 +49,8 @@ enum Command {
         /// Every config in configs/ (the default).
         #[arg(long)]
         all: bool,
-        /// Only the named configs (file stems, e.g. `quick`).
+        /// Only the named configs (file stems, e.g. `quick`); a name without a file of its
+        /// own names its family (`study`: every `configs/study_*.toml`).
         #[arg(long, num_args = 1..)]
         only: Vec<String>,
         /// Worker threads (one run per thread); default: the number of cores.
@@ -62,7 +66,7 @@ enum Command {
     /// complete runs in results/, training nothing; and the memory figure from
     /// results/memory/.
     Figures {
-        /// Only the named configs (file stems).
+        /// Only the named configs (file stems; `study`: every `configs/study_*.toml`).
         #[arg(long, num_args = 1..)]
         only: Vec<String>,
     },
@@ -135,8 +139,21 @@ fn run() -> Result<()> {
             println!("{md}");
         }
     }
+    fill_study(&root, &configs)?;
     if failed > 0 {
         bail!("{failed} runs failed");
+    }
+    Ok(())
+}
+
+/// Fills the tables of `results/study/README.md` if `configs` hold a study experiment
+/// and the report exists.
+fn fill_study(root: &Path, configs: &[PathBuf]) -> Result<()> {
+    if configs.iter().any(|c| study::is_study(c))
+        && root.join(study::README).is_file()
+        && let Some(path) = study::fill(root, configs)?
+    {
+        eprintln!("study report: {}", path.display());
     }
     Ok(())
 }
@@ -166,6 +183,7 @@ fn figures(only: &[String]) -> Result<()> {
             eprintln!("  figure:  {}", f.display());
         }
     }
+    fill_study(&root, &select_configs(&root, false, only)?)?;
     if only.is_empty() && root.join("results/memory/memory_vs_depth.csv").is_file() {
         for f in memory::figure(&root)? {
             eprintln!("memory figure: {}", f.display());
@@ -184,8 +202,26 @@ fn select_configs(root: &Path, quick: bool, only: &[String]) -> Result<Vec<PathB
             configs_dir.join("minatar_quick.toml"),
         ]
     } else if !only.is_empty() {
+        // A name with no file of its own is a family: `study` is every `study_*.toml`.
+        let stems = available(&configs_dir);
         only.iter()
-            .map(|n| configs_dir.join(format!("{n}.toml")))
+            .flat_map(|n| {
+                let family: Vec<&String> = stems
+                    .iter()
+                    .filter(|s| {
+                        s.strip_prefix(n.as_str())
+                            .is_some_and(|r| r.starts_with('_'))
+                    })
+                    .collect();
+                if stems.contains(n) || family.is_empty() {
+                    vec![configs_dir.join(format!("{n}.toml"))]
+                } else {
+                    family
+                        .into_iter()
+                        .map(|s| configs_dir.join(format!("{s}.toml")))
+                        .collect()
+                }
+            })
             .collect()
     } else {
         let mut v: Vec<PathBuf> = std::fs::read_dir(&configs_dir)

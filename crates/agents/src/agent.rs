@@ -24,14 +24,14 @@ use crate::gae::gae;
 use crate::loss::{
     AlgoLoss, LossBatch, LossCoefs, PolicyObjective, algo_loss, normalize_advantages,
 };
-use crate::mlp::Mlp;
+use crate::mlp::{Mlp, MlpWorkspace};
 use crate::normalizer::{ObsNormalizer, RewardNormalizer};
 use crate::policy::{Actions, PolicyKind, log_prob_entropy, sample_actions};
 use crate::trainer::{
     ActorCritic, GuidanceSignal, HeadGrads, LayerStats, TrainerConfig, TrainerKind,
 };
 use ndarray::{Array1, Array2, ArrayView2, Axis, s};
-use pdmrl_envs::{Action, RunningMeanStd, Space, SyncVectorEnv};
+use pdmrl_envs::{Action, RunningMeanStd, Space, SyncVectorEnv, VectorStep};
 use pdmrl_tensor::{Rng, RngState, derive_seed, linear_anneal, rng_from_seed};
 use rand::seq::SliceRandom;
 use serde::Serialize;
@@ -160,6 +160,19 @@ pub struct Agent {
     probe_outputs: (Vec<Array2<f32>>, Vec<Array2<f32>>),
     /// Wall-clock time spent in rollouts and in updates since the agent was built.
     phase_times: PhaseTimes,
+    /// Buffers the rollout's steps reuse (no state: rebuilt empty if lost).
+    buffers: RolloutBuffers,
+}
+
+/// What every rollout step reuses: the forward passes' layer outputs, the vector env's
+/// step and the env actions, so that the steady-state step allocates little (nothing in
+/// the vector env and the forward passes: `tests/rollout_alloc.rs`).
+#[derive(Default)]
+struct RolloutBuffers {
+    actor: MlpWorkspace,
+    critic: MlpWorkspace,
+    step: VectorStep,
+    env_actions: Vec<Action>,
 }
 
 /// Wall-clock seconds an [`Agent`] has spent in each phase of its iterations since it was
@@ -285,6 +298,7 @@ impl Agent {
             probe: None,
             probe_outputs: (Vec::new(), Vec::new()),
             phase_times: PhaseTimes::default(),
+            buffers: RolloutBuffers::default(),
             envs,
             eval_envs: None,
             config,
@@ -436,6 +450,12 @@ impl Agent {
             linear_anneal(c.learning_rate, iteration, c.num_iterations())
         };
         self.model.set_lr(lr);
+        let progress = if c.episode_batches() {
+            self.global_step as f64 / c.total_timesteps as f64
+        } else {
+            (iteration - 1) as f64 / c.num_iterations() as f64
+        };
+        self.model.set_progress(progress);
 
         let rollout_start = Instant::now();
         let rollout = self.collect_rollout(iteration, observer)?;
@@ -644,6 +664,7 @@ impl Agent {
         let mut r = Rollout::with_capacity(capacity, n, obs_dim);
         let mut episodes = 0usize;
         let uses_critic = self.uses_critic();
+        let mut buffers = std::mem::take(&mut self.buffers);
         loop {
             if episode_batches {
                 if episodes >= c.num_episodes || self.global_step >= c.total_timesteps {
@@ -663,19 +684,23 @@ impl Agent {
             }
             let t = r.len;
             r.obs.extend(self.next_obs.iter());
-            let out = self.model.actor.forward(self.next_obs.view());
+            let out = self
+                .model
+                .actor
+                .forward_into(self.next_obs.view(), &mut buffers.actor);
             let log_std = self.model.log_std.as_ref().map(|a| a.view());
-            let actions = sample_actions(
-                self.policy,
-                out.view(),
-                log_std,
-                false,
-                &mut self.sample_rng,
-            );
-            let (logp, _) = log_prob_entropy(out.view(), log_std, actions.view());
-            let values = self.values_of_next_obs();
+            let actions = sample_actions(self.policy, out, log_std, false, &mut self.sample_rng);
+            let (logp, _) = log_prob_entropy(out, log_std, actions.view());
             r.logprobs.extend(logp.iter());
-            r.values.extend(values.iter());
+            if uses_critic {
+                let values = self
+                    .model
+                    .critic
+                    .forward_into(self.next_obs.view(), &mut buffers.critic);
+                r.values.extend(values.column(0).iter());
+            } else {
+                r.values.extend(std::iter::repeat_n(0.0, n));
+            }
             match &actions {
                 Actions::Discrete(a) => {
                     r.discrete.extend(a.iter());
@@ -686,11 +711,16 @@ impl Agent {
                     self.action_log.extend(a.iter());
                 }
             }
-            let env_actions: Vec<Action> = (0..n).map(|i| actions.env_action(i)).collect();
-            let step = self.envs.step(&env_actions)?;
+            buffers.env_actions.clear();
+            buffers
+                .env_actions
+                .extend((0..n).map(|i| actions.env_action(i)));
+            self.envs
+                .step_into(&buffers.env_actions, &mut buffers.step)?;
+            let step = &buffers.step;
             self.global_step += n;
             self.vector_steps += 1;
-            check_env_output(&self.envs, &step, t, iteration)?;
+            check_env_output(&self.envs, step, t, iteration)?;
             let ended: Vec<bool> = (0..n)
                 .map(|i| step.terminated[i] || step.truncated[i])
                 .collect();
@@ -729,13 +759,14 @@ impl Agent {
                     self.episode_length[i] = 0;
                 }
             }
-            self.next_obs = match &mut self.obs_norm {
-                Some(norm) => norm.update_and_normalize(step.observations.view()),
-                None => step.observations.clone(),
-            };
-            self.next_obs_raw = step.observations;
+            match &mut self.obs_norm {
+                Some(norm) => self.next_obs = norm.update_and_normalize(step.observations.view()),
+                None => self.next_obs.assign(&step.observations),
+            }
+            self.next_obs_raw.assign(&step.observations);
             r.len += 1;
         }
+        self.buffers = buffers;
         Ok(r)
     }
 

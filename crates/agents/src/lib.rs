@@ -45,9 +45,9 @@ pub use config::{AgentConfig, Algo, BatchMode};
 pub use error::AgentError;
 pub use gae::gae;
 pub use loss::{AlgoLoss, LossBatch, LossCoefs, PolicyObjective, algo_loss, normalize_advantages};
-pub use mlp::Mlp;
+pub use mlp::{Mlp, MlpWorkspace};
 pub use policy::{Actions, ActionsView, PolicyKind};
 pub use trainer::{
     ActorCritic, Features, GuidanceConfig, GuidanceSignal, HeadGrads, HeadLoss, HeadOutputs,
-    LayerStats, NonFiniteParameter, TrainerConfig, TrainerKind, UpdateReport,
+    LayerStats, LocalLrSchedule, NonFiniteParameter, TrainerConfig, TrainerKind, UpdateReport,
 };

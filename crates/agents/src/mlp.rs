@@ -34,6 +34,12 @@ impl MlpGrads {
     }
 }
 
+/// Reused buffers of [`Mlp::forward_into`]: the output of every layer of the last call.
+#[derive(Debug, Clone, Default)]
+pub struct MlpWorkspace {
+    outputs: Vec<Array2<f32>>,
+}
+
 impl Mlp {
     /// CleanRL's `layer_init` network: orthogonal weights, zero biases, gain
     /// `hidden_gain` (sqrt 2) on hidden layers and `head_gain` on the head (0.01 for a
@@ -61,6 +67,30 @@ impl Mlp {
     pub fn forward(&self, x: ArrayView2<f32>) -> Array2<f32> {
         let features = self.features(x);
         self.head.forward(features.view())
+    }
+
+    /// [`Mlp::forward`] through `workspace`, whose buffers (one per layer) are reused from
+    /// call to call: returns the output `[batch, n_out]`, the same bits as `forward`.
+    /// With at most [`pdmrl_tensor::small_gemm::MAX_ROWS`] rows on an FMA CPU, a call with
+    /// the batch size of the previous one allocates nothing (a rollout's forward pass).
+    ///
+    /// # Panics
+    /// If `x.ncols()` is not the network's input width.
+    pub fn forward_into<'w>(
+        &self,
+        x: ArrayView2<f32>,
+        workspace: &'w mut MlpWorkspace,
+    ) -> ArrayView2<'w, f32> {
+        let layers = self.hidden.len() + 1;
+        workspace
+            .outputs
+            .resize_with(layers, || Array2::zeros((0, 0)));
+        for (l, layer) in self.layers().enumerate() {
+            let (done, rest) = workspace.outputs.split_at_mut(l);
+            let input = done.last().map_or(x, |h| h.view());
+            layer.forward_into(input, &mut rest[0]);
+        }
+        workspace.outputs[layers - 1].view()
     }
 
     /// The last hidden layer's output `X_L: [batch, d_L]` (the input itself if there is

@@ -52,6 +52,18 @@ impl TrainerKind {
         matches!(self, TrainerKind::Pdm | TrainerKind::PdmGuided)
     }
 
+    /// Whether this trainer reads the trainer option `key` (dotted, without the
+    /// `trainer.` prefix: `local_lr`, `pdm.normalize`, `guidance.weight`, ...): `bp` and
+    /// `frozen` read none (their hidden layers never see the local rule), `pdm` all but
+    /// `guidance.*`, `pdm_guided` all. [`TrainerConfig::effective`] resets the others.
+    pub fn uses_option(self, key: &str) -> bool {
+        match self {
+            TrainerKind::Bp | TrainerKind::Frozen => key == "kind",
+            TrainerKind::Pdm => key != "guidance" && !key.starts_with("guidance."),
+            TrainerKind::PdmGuided => true,
+        }
+    }
+
     /// The name used in configs and on the command line.
     pub fn name(self) -> &'static str {
         match self {
@@ -138,15 +150,49 @@ pub enum Features {
     PostUpdate,
 }
 
+/// How the hidden layers' learning rate changes over a run under a local trainer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LocalLrSchedule {
+    /// `local_lr` throughout (docs/method.md).
+    #[default]
+    Constant,
+    /// Annealed linearly from `local_lr` at the first iteration towards 0, as CleanRL
+    /// anneals the algorithm's rate (`(1 - (iteration - 1) / num_iterations) * local_lr`).
+    Linear,
+}
+
+impl LocalLrSchedule {
+    /// The name used in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            LocalLrSchedule::Constant => "constant",
+            LocalLrSchedule::Linear => "linear",
+        }
+    }
+}
+
 /// Trainer options.
+///
+/// `local_lr_schedule` and `local_until` are left out of the serialized config at their
+/// defaults, so configs written before they existed keep their run ids.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainerConfig {
     /// Which trainer.
     pub kind: TrainerKind,
-    /// Learning rate of each hidden layer's own Adam under a local trainer, constant
-    /// (not annealed). **\[choice\]** docs/method.md: 1e-3.
+    /// Learning rate of each hidden layer's own Adam under a local trainer.
+    /// **\[choice\]** docs/method.md: 1e-3, constant (see `local_lr_schedule`).
     pub local_lr: f64,
+    /// Schedule of `local_lr` over the run (ours: `constant`, docs/method.md).
+    #[serde(skip_serializing_if = "is_default_schedule")]
+    pub local_lr_schedule: LocalLrSchedule,
+    /// Fraction of the run, in (0, 1], during which a local trainer trains the hidden
+    /// layers: from the first iteration whose start is at or past `local_until` of the
+    /// run's iterations (of its steps for REINFORCE's episode batches), they stay frozen
+    /// and only the heads learn ("PDM first, then frozen"). Default 1: the whole run.
+    #[serde(skip_serializing_if = "is_whole_run")]
+    pub local_until: f64,
     /// Epsilon of the hidden layers' Adam (PyTorch's default 1e-8).
     pub local_adam_eps: f64,
     /// Features the next layer and the heads see (`pre_update` or `post_update`).
@@ -163,6 +209,8 @@ impl Default for TrainerConfig {
         TrainerConfig {
             kind: TrainerKind::Bp,
             local_lr: 1e-3,
+            local_lr_schedule: LocalLrSchedule::Constant,
+            local_until: 1.0,
             local_adam_eps: 1e-8,
             features: Features::PreUpdate,
             guidance: GuidanceConfig::default(),
@@ -171,12 +219,36 @@ impl Default for TrainerConfig {
     }
 }
 
+fn is_default_schedule(s: &LocalLrSchedule) -> bool {
+    *s == LocalLrSchedule::Constant
+}
+
+fn is_whole_run(f: &f64) -> bool {
+    *f == 1.0
+}
+
 impl TrainerConfig {
     /// Default options for `kind`.
     pub fn new(kind: TrainerKind) -> Self {
         TrainerConfig {
             kind,
             ..TrainerConfig::default()
+        }
+    }
+
+    /// These options with every one that `kind` does not read
+    /// ([`TrainerKind::uses_option`]) at its default: two configs that train the same way
+    /// are then equal (and share a run id). The local rule's options still shape the
+    /// diagnostics `bp` and `frozen` measure; those are then the defaults'.
+    pub fn effective(self) -> Self {
+        let d = TrainerConfig::new(self.kind);
+        match self.kind {
+            TrainerKind::Bp | TrainerKind::Frozen => d,
+            TrainerKind::Pdm => TrainerConfig {
+                guidance: d.guidance,
+                ..self
+            },
+            TrainerKind::PdmGuided => self,
         }
     }
 
@@ -217,6 +289,13 @@ impl TrainerConfig {
         };
         if !(self.local_lr > 0.0 && self.local_lr.is_finite()) {
             return bad("trainer.local_lr", self.local_lr, "must be finite and > 0");
+        }
+        if !(self.local_until > 0.0 && self.local_until <= 1.0) {
+            return bad(
+                "trainer.local_until",
+                self.local_until,
+                "must be in (0, 1] (the fraction of the run with local learning)",
+            );
         }
         if !(self.local_adam_eps > 0.0 && self.local_adam_eps.is_finite()) {
             return bad(
@@ -588,11 +667,39 @@ impl ActorCritic {
         &self.config
     }
 
-    /// Sets the algorithm's learning rate (annealing); local learning rates are constant.
+    /// Sets the algorithm's learning rate (annealing); local learning rates follow
+    /// [`ActorCritic::set_progress`].
     pub fn set_lr(&mut self, lr: f64) {
         match &mut self.state {
             State::Backprop { adam } => adam.set_lr(lr),
             State::Local { heads, .. } => heads.set_lr(lr),
+        }
+    }
+
+    /// Tells a local trainer how far the run is, `progress` in [0, 1) the fraction of it
+    /// done before this iteration (`(iteration - 1) / num_iterations`): sets the hidden
+    /// layers' learning rate by `local_lr_schedule` and stops their training from
+    /// `local_until` on. A no-op under `bp` and `frozen`.
+    pub fn set_progress(&mut self, progress: f64) {
+        let c = self.config;
+        if let State::Local {
+            actor_hidden,
+            critic_hidden,
+            train_hidden,
+            ..
+        } = &mut self.state
+        {
+            if !c.kind.trains_locally() {
+                return;
+            }
+            *train_hidden = progress < c.local_until;
+            let lr = match c.local_lr_schedule {
+                LocalLrSchedule::Constant => c.local_lr,
+                LocalLrSchedule::Linear => c.local_lr * (1.0 - progress).max(0.0),
+            };
+            for adam in actor_hidden.iter_mut().chain(critic_hidden.iter_mut()) {
+                adam.set_lr(lr);
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! What each trainer may and may not change, and the MLP's backward pass.
 
 use ndarray::{Array1, Array2};
-use pdmrl_agents::{ActorCritic, HeadGrads, Mlp, TrainerConfig, TrainerKind};
+use pdmrl_agents::{ActorCritic, HeadGrads, LocalLrSchedule, Mlp, TrainerConfig, TrainerKind};
 use pdmrl_tensor::gradcheck::{finite_difference, relative_error};
 use pdmrl_tensor::{Activation, rng_from_seed};
 use rand::Rng;
@@ -36,8 +36,16 @@ fn obs() -> Array2<f32> {
 /// Updates a fresh model once with a head loss whose gradient is `scale` times a fixed
 /// pattern; returns the model.
 fn update_once(kind: TrainerKind, scale: f32) -> ActorCritic {
+    update_at(TrainerConfig::new(kind), None, scale)
+}
+
+/// As [`update_once`] with `config`, told first that the run is `progress` done.
+fn update_at(config: TrainerConfig, progress: Option<f64>, scale: f32) -> ActorCritic {
     let (actor, critic) = nets();
-    let mut model = ActorCritic::new(actor, critic, TrainerConfig::new(kind), 1e-2, 1e-5).unwrap();
+    let mut model = ActorCritic::new(actor, critic, config, 1e-2, 1e-5).unwrap();
+    if let Some(p) = progress {
+        model.set_progress(p);
+    }
     let o = obs();
     model
         .update(o.view(), (None, None), 0.5, false, &mut |h| {
@@ -96,6 +104,57 @@ fn frozen_keeps_hidden_layers_and_bp_trains_them() {
     );
     assert_ne!(a.actor.hidden, b.actor.hidden);
     assert_ne!(a.actor.hidden, init_actor.hidden);
+}
+
+/// `local_until = 0.5`: the hidden layers learn while less than half the run is done, and
+/// stay as they are from half on, while the heads go on learning.
+#[test]
+fn local_until_freezes_the_hidden_layers_from_its_fraction_on() {
+    let config = TrainerConfig {
+        local_until: 0.5,
+        ..TrainerConfig::new(TrainerKind::Pdm)
+    };
+    let (init_actor, init_critic) = nets();
+    let early = update_at(config, Some(0.45), 1.0);
+    assert_ne!(early.actor.hidden, init_actor.hidden);
+    assert_ne!(early.critic.hidden, init_critic.hidden);
+    let late = update_at(config, Some(0.5), 1.0);
+    assert_eq!(late.actor.hidden, init_actor.hidden);
+    assert_eq!(late.critic.hidden, init_critic.hidden);
+    assert_ne!(late.actor.head, init_actor.head);
+    assert_ne!(late.critic.head, init_critic.head);
+    // The heads learn as they do with local learning on: same head gradient, same step.
+    assert_eq!(late.actor.head, early.actor.head);
+}
+
+/// `local_lr_schedule = "linear"` at 3/4 of the run steps exactly as a constant rate of a
+/// quarter of `local_lr`, and unlike the full rate; `bp` ignores progress.
+#[test]
+fn linear_local_schedule_anneals_the_hidden_layers_rate() {
+    let linear = TrainerConfig {
+        local_lr: 1e-3,
+        local_lr_schedule: LocalLrSchedule::Linear,
+        ..TrainerConfig::new(TrainerKind::Pdm)
+    };
+    let quarter = TrainerConfig {
+        local_lr: 2.5e-4,
+        ..TrainerConfig::new(TrainerKind::Pdm)
+    };
+    let annealed = update_at(linear, Some(0.75), 1.0);
+    assert_eq!(
+        annealed.actor.hidden,
+        update_at(quarter, None, 1.0).actor.hidden
+    );
+    assert_ne!(
+        annealed.actor.hidden,
+        update_at(linear, Some(0.0), 1.0).actor.hidden
+    );
+    assert_eq!(
+        update_at(TrainerConfig::new(TrainerKind::Bp), Some(0.9), 1.0)
+            .actor
+            .hidden,
+        update_once(TrainerKind::Bp, 1.0).actor.hidden
+    );
 }
 
 /// `Mlp::backward` against central differences (f32 network, loss accumulated in f64).

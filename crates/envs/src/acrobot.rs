@@ -35,7 +35,9 @@
 //! Time limits are not part of this env (as in Gymnasium): `Registry::make("Acrobot-v1")`
 //! wraps it in [`crate::TimeLimit`] with 500 steps.
 
-use crate::env::{Env, EnvRng, Info, Step};
+use crate::env::{
+    Env, EnvRng, Info, Step, Transition, reset_through_into, step_through_into, write_observation,
+};
 use crate::error::EnvError;
 use crate::phase::Phase;
 use crate::space::{Action, Space};
@@ -156,6 +158,11 @@ impl Acrobot {
     /// The observation of the current state, `[cos θ1, sin θ1, cos θ2, sin θ2, θ1_dot,
     /// θ2_dot]` computed in f64 and cast to f32, `[6]` (Gymnasium's `_get_ob`).
     fn observation(&self) -> Array1<f32> {
+        Array1::from(self.observation_values().to_vec())
+    }
+
+    /// [`Self::observation`] as an array (no allocation).
+    fn observation_values(&self) -> [f32; 6] {
         let [theta1, theta2, dtheta1, dtheta2] = self.state;
         [
             theta1.cos(),
@@ -165,9 +172,7 @@ impl Acrobot {
             dtheta1,
             dtheta2,
         ]
-        .iter()
-        .map(|&v| v as f32)
-        .collect()
+        .map(|v| v as f32)
     }
 
     /// Time derivative of `s = [theta1, theta2, dtheta1, dtheta2]` under `torque`:
@@ -285,6 +290,10 @@ impl Env for Acrobot {
     /// theta1_dot, theta2_dot` in that order, each uniform in `[-0.1, 0.1)` and rounded to
     /// f32, and returns their observation, `[6]`, with an empty info.
     fn reset(&mut self, seed: Option<u64>) -> (Array1<f32>, Info) {
+        reset_through_into(self, seed)
+    }
+
+    fn reset_into(&mut self, seed: Option<u64>, observation: &mut [f32]) -> Result<Info, EnvError> {
         if let Some(seed) = seed {
             self.rng = EnvRng::seed_from_u64(seed);
         }
@@ -297,7 +306,8 @@ impl Env for Acrobot {
             *v = f64::from(x as f32);
         }
         self.phase = Phase::Running;
-        (self.observation(), Info::new())
+        write_observation(Self::ID, "reset", &self.observation_values(), observation)?;
+        Ok(Info::new())
     }
 
     /// Applies the torque of `Action::Discrete(a)`, `a` in `0..3` (torque `a - 1`), for one
@@ -309,6 +319,14 @@ impl Env for Acrobot {
     /// [`EnvError::InvalidAction`] for anything but `Discrete(0..3)`;
     /// [`EnvError::StepAfterDone`] after termination or before the first reset.
     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
+        step_through_into(self, action)
+    }
+
+    fn step_into(
+        &mut self,
+        action: &Action,
+        observation: &mut [f32],
+    ) -> Result<Transition, EnvError> {
         let torque = match action {
             Action::Discrete(a) if *a < Self::AVAIL_TORQUE.len() => Self::AVAIL_TORQUE[*a],
             other => return Err(EnvError::invalid_action(other, self.action_space())),
@@ -326,8 +344,8 @@ impl Env for Acrobot {
         if terminated {
             self.phase = Phase::Terminated;
         }
-        Ok(Step {
-            observation: self.observation(),
+        write_observation(Self::ID, "step", &self.observation_values(), observation)?;
+        Ok(Transition {
             reward,
             terminated,
             truncated: false,

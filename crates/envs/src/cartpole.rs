@@ -25,7 +25,9 @@
 //! Time limits are not part of this env (as in Gymnasium): `Registry::make("CartPole-v1")`
 //! wraps it in [`crate::TimeLimit`] with 500 steps.
 
-use crate::env::{Env, EnvRng, Info, Step};
+use crate::env::{
+    Env, EnvRng, Info, Step, Transition, reset_through_into, step_through_into, write_observation,
+};
 use crate::error::EnvError;
 use crate::phase::Phase;
 use crate::space::{Action, Space};
@@ -173,7 +175,12 @@ impl CartPole {
     /// The observation of the current state: `[x, x_dot, theta, theta_dot]` cast to f32,
     /// `[4]` (Gymnasium's `np.array(self.state, dtype=np.float32)`).
     fn observation(&self) -> Array1<f32> {
-        self.state.iter().map(|&v| v as f32).collect()
+        Array1::from(self.observation_values().to_vec())
+    }
+
+    /// [`Self::observation`] as an array (no allocation).
+    fn observation_values(&self) -> [f32; 4] {
+        self.state.map(|v| v as f32)
     }
 
     /// One Euler step of the dynamics from `self.state` under `force`; Gymnasium's
@@ -241,6 +248,10 @@ impl Env for CartPole {
     /// theta_dot` in that order, each uniform in `[-0.05, 0.05)`, and returns the state as
     /// f32, `[4]`, with an empty info.
     fn reset(&mut self, seed: Option<u64>) -> (Array1<f32>, Info) {
+        reset_through_into(self, seed)
+    }
+
+    fn reset_into(&mut self, seed: Option<u64>, observation: &mut [f32]) -> Result<Info, EnvError> {
         if let Some(seed) = seed {
             self.rng = EnvRng::seed_from_u64(seed);
         }
@@ -252,7 +263,8 @@ impl Env for CartPole {
             );
         }
         self.phase = Phase::Running;
-        (self.observation(), Info::new())
+        write_observation(Self::ID, "reset", &self.observation_values(), observation)?;
+        Ok(Info::new())
     }
 
     /// Applies `Action::Discrete(0)` (push left) or `Action::Discrete(1)` (push right) for
@@ -263,6 +275,14 @@ impl Env for CartPole {
     /// [`EnvError::InvalidAction`] for anything but `Discrete(0)`/`Discrete(1)`;
     /// [`EnvError::StepAfterDone`] after termination or before the first reset.
     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
+        step_through_into(self, action)
+    }
+
+    fn step_into(
+        &mut self,
+        action: &Action,
+        observation: &mut [f32],
+    ) -> Result<Transition, EnvError> {
         let force = match action {
             Action::Discrete(1) => Self::FORCE_MAG,
             Action::Discrete(0) => -Self::FORCE_MAG,
@@ -284,8 +304,8 @@ impl Env for CartPole {
         if terminated {
             self.phase = Phase::Terminated;
         }
-        Ok(Step {
-            observation: self.observation(),
+        write_observation(Self::ID, "step", &self.observation_values(), observation)?;
+        Ok(Transition {
             reward,
             terminated,
             truncated: false,

@@ -73,6 +73,101 @@ pub trait Env: Send {
         let _ = state;
         Err(EnvError::StateUnsupported(self.id().to_string()))
     }
+    /// [`Env::step`] writing the observation into `observation` (`[obs_dim]`, the flat
+    /// length of the observation space) instead of returning it: the same step, with the
+    /// same bits. Envs override it to step without allocating (the built-in classic-control
+    /// envs and [`crate::TimeLimit`] do); the default calls `step` and copies.
+    ///
+    /// # Errors
+    /// As [`Env::step`]; [`EnvError::ObservationLength`] if `observation` has the wrong
+    /// length (the step has been taken then).
+    fn step_into(
+        &mut self,
+        action: &Action,
+        observation: &mut [f32],
+    ) -> Result<Transition, EnvError> {
+        let s = self.step(action)?;
+        write_observation(self.id(), "step", &s.observation.to_vec(), observation)?;
+        Ok(Transition {
+            reward: s.reward,
+            terminated: s.terminated,
+            truncated: s.truncated,
+            info: s.info,
+        })
+    }
+    /// [`Env::reset`] writing the first observation into `observation` (`[obs_dim]`);
+    /// overridden as [`Env::step_into`] is.
+    ///
+    /// # Errors
+    /// [`EnvError::ObservationLength`] if `observation` has the wrong length (the env has
+    /// been reset then).
+    fn reset_into(&mut self, seed: Option<u64>, observation: &mut [f32]) -> Result<Info, EnvError> {
+        let (first, info) = self.reset(seed);
+        write_observation(self.id(), "reset", &first.to_vec(), observation)?;
+        Ok(info)
+    }
+}
+
+/// What [`Env::step_into`] returns: a [`Step`] without its observation, which it wrote
+/// into the caller's buffer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// Reward of the step.
+    pub reward: f64,
+    /// The MDP reached a terminal state.
+    pub terminated: bool,
+    /// The episode was cut short from outside the MDP (time limit).
+    pub truncated: bool,
+    /// Extra information (empty for the built-in envs: no allocation).
+    pub info: Info,
+}
+
+impl Transition {
+    /// The [`Step`] with this outcome and `observation`.
+    pub fn into_step(self, observation: Array1<f32>) -> Step {
+        Step {
+            observation,
+            reward: self.reward,
+            terminated: self.terminated,
+            truncated: self.truncated,
+            info: self.info,
+        }
+    }
+}
+
+/// [`Env::step`] of an env that implements [`Env::step_into`].
+pub(crate) fn step_through_into<E: Env>(env: &mut E, action: &Action) -> Result<Step, EnvError> {
+    let mut o = vec![0.0; env.observation_space().flat_dim()];
+    let t = env.step_into(action, &mut o)?;
+    Ok(t.into_step(Array1::from(o)))
+}
+
+/// [`Env::reset`] of an env that implements [`Env::reset_into`].
+pub(crate) fn reset_through_into<E: Env>(env: &mut E, seed: Option<u64>) -> (Array1<f32>, Info) {
+    let mut o = vec![0.0; env.observation_space().flat_dim()];
+    let info = env
+        .reset_into(seed, &mut o)
+        .expect("the buffer has the observation space's length");
+    (Array1::from(o), info)
+}
+
+/// Copies `from` into `into`, or [`EnvError::ObservationLength`] if their lengths differ.
+pub(crate) fn write_observation(
+    id: &str,
+    what: &'static str,
+    from: &[f32],
+    into: &mut [f32],
+) -> Result<(), EnvError> {
+    if from.len() != into.len() {
+        return Err(EnvError::ObservationLength {
+            id: id.to_string(),
+            what,
+            got: from.len(),
+            expected: into.len(),
+        });
+    }
+    into.copy_from_slice(from);
+    Ok(())
 }
 
 impl<E: Env + ?Sized> Env for Box<E> {
@@ -96,5 +191,15 @@ impl<E: Env + ?Sized> Env for Box<E> {
     }
     fn set_state(&mut self, state: &[f64]) -> Result<Array1<f32>, EnvError> {
         (**self).set_state(state)
+    }
+    fn step_into(
+        &mut self,
+        action: &Action,
+        observation: &mut [f32],
+    ) -> Result<Transition, EnvError> {
+        (**self).step_into(action, observation)
+    }
+    fn reset_into(&mut self, seed: Option<u64>, observation: &mut [f32]) -> Result<Info, EnvError> {
+        (**self).reset_into(seed, observation)
     }
 }

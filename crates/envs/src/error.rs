@@ -71,6 +71,21 @@ pub enum EnvError {
         /// What is wrong.
         reason: String,
     },
+    /// [`crate::Env::step_into`] or [`crate::Env::reset_into`] was given an observation
+    /// buffer whose length differs from the observation the env produced.
+    #[error(
+        "environment `{id}` produced an observation of length {got} from {what}, but the buffer holds {expected}"
+    )]
+    ObservationLength {
+        /// The env id.
+        id: String,
+        /// `step` or `reset`.
+        what: &'static str,
+        /// Length of the env's observation.
+        got: usize,
+        /// Length of the buffer.
+        expected: usize,
+    },
     /// An env produced a NaN or infinite value that a normalising wrapper
     /// ([`crate::wrappers::NormalizeObservation`], [`crate::wrappers::NormalizeReward`])
     /// refused to feed into its running statistics. The statistics are unchanged; the

@@ -43,7 +43,7 @@ pub use acrobot::Acrobot;
 pub use cartpole::CartPole;
 pub use checker::{CheckError, CheckReport, check_env};
 pub use continuous_mountain_car::ContinuousMountainCar;
-pub use env::{Env, EnvRng, Info, Step};
+pub use env::{Env, EnvRng, Info, Step, Transition};
 pub use error::EnvError;
 pub use mountain_car::MountainCar;
 pub use pendulum::Pendulum;

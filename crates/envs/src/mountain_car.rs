@@ -22,7 +22,9 @@
 //! Time limits are not part of this env (as in Gymnasium): `Registry::make("MountainCar-v0")`
 //! wraps it in [`crate::TimeLimit`] with 200 steps.
 
-use crate::env::{Env, EnvRng, Info, Step};
+use crate::env::{
+    Env, EnvRng, Info, Step, Transition, reset_through_into, step_through_into, write_observation,
+};
 use crate::error::EnvError;
 use crate::phase::Phase;
 use crate::space::{Action, Space};
@@ -144,7 +146,12 @@ impl MountainCar {
 
     /// The observation of the current state: `[position, velocity]` cast to f32, `[2]`.
     fn observation(&self) -> Array1<f32> {
-        self.state.iter().map(|&v| v as f32).collect()
+        Array1::from(self.observation_values().to_vec())
+    }
+
+    /// [`Self::observation`] as an array (no allocation).
+    fn observation_values(&self) -> [f32; 2] {
+        self.state.map(|v| v as f32)
     }
 }
 
@@ -173,6 +180,10 @@ impl Env for MountainCar {
     /// uniform in `[-0.6, -0.4)`, sets the velocity to 0 and returns the state as f32,
     /// `[2]`, with an empty info.
     fn reset(&mut self, seed: Option<u64>) -> (Array1<f32>, Info) {
+        reset_through_into(self, seed)
+    }
+
+    fn reset_into(&mut self, seed: Option<u64>, observation: &mut [f32]) -> Result<Info, EnvError> {
         if let Some(seed) = seed {
             self.rng = EnvRng::seed_from_u64(seed);
         }
@@ -186,7 +197,8 @@ impl Env for MountainCar {
         };
         self.state = [position, 0.0];
         self.phase = Phase::Running;
-        (self.observation(), Info::new())
+        write_observation(Self::ID, "reset", &self.observation_values(), observation)?;
+        Ok(Info::new())
     }
 
     /// Applies `Action::Discrete(a)`, `a` in `0..3` (push left, none, right) for one step
@@ -198,6 +210,14 @@ impl Env for MountainCar {
     /// [`EnvError::InvalidAction`] for anything but `Discrete(0..3)`;
     /// [`EnvError::StepAfterDone`] after termination or before the first reset.
     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
+        step_through_into(self, action)
+    }
+
+    fn step_into(
+        &mut self,
+        action: &Action,
+        observation: &mut [f32],
+    ) -> Result<Transition, EnvError> {
         let push = match action {
             Action::Discrete(a) if *a < 3 => *a as f64 - 1.0,
             other => return Err(EnvError::invalid_action(other, self.action_space())),
@@ -216,8 +236,8 @@ impl Env for MountainCar {
         if terminated {
             self.phase = Phase::Terminated;
         }
-        Ok(Step {
-            observation: self.observation(),
+        write_observation(Self::ID, "step", &self.observation_values(), observation)?;
+        Ok(Transition {
             reward: -1.0,
             terminated,
             truncated: false,

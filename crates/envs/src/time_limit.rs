@@ -81,6 +81,28 @@ impl<E: Env> TimeLimit<E> {
     }
 }
 
+impl<E: Env> TimeLimit<E> {
+    /// [`EnvError::StepAfterDone`] before the first reset or after a truncation.
+    fn running(&self) -> Result<(), EnvError> {
+        match self.elapsed_steps {
+            Some(_) if !self.truncated => Ok(()),
+            _ => Err(EnvError::StepAfterDone {
+                id: self.env.id().to_string(),
+            }),
+        }
+    }
+
+    /// Counts a step taken; whether it reached the limit (and truncates).
+    fn count_step(&mut self) -> bool {
+        let elapsed = self.elapsed_steps.map_or(1, |n| n + 1);
+        self.elapsed_steps = Some(elapsed);
+        if elapsed >= self.max_episode_steps {
+            self.truncated = true;
+        }
+        self.truncated
+    }
+}
+
 impl<E: Env> Env for TimeLimit<E> {
     /// The inner env's id.
     fn id(&self) -> &str {
@@ -112,22 +134,28 @@ impl<E: Env> Env for TimeLimit<E> {
     /// [`EnvError::StepAfterDone`] after a truncation or before the first reset/set_state;
     /// any error of the inner env (then the step is not counted).
     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
-        let elapsed = match self.elapsed_steps {
-            Some(n) if !self.truncated => n,
-            _ => {
-                return Err(EnvError::StepAfterDone {
-                    id: self.env.id().to_string(),
-                });
-            }
-        };
+        self.running()?;
         let mut step = self.env.step(action)?;
-        let elapsed = elapsed + 1;
-        self.elapsed_steps = Some(elapsed);
-        if elapsed >= self.max_episode_steps {
-            step.truncated = true;
-            self.truncated = true;
-        }
+        step.truncated |= self.count_step();
         Ok(step)
+    }
+
+    fn step_into(
+        &mut self,
+        action: &Action,
+        observation: &mut [f32],
+    ) -> Result<crate::env::Transition, EnvError> {
+        self.running()?;
+        let mut t = self.env.step_into(action, observation)?;
+        t.truncated |= self.count_step();
+        Ok(t)
+    }
+
+    fn reset_into(&mut self, seed: Option<u64>, observation: &mut [f32]) -> Result<Info, EnvError> {
+        let info = self.env.reset_into(seed, observation);
+        self.elapsed_steps = Some(0);
+        self.truncated = false;
+        info
     }
 
     /// The inner env's state.

@@ -9,7 +9,7 @@ use ndarray::{Array1, Array2};
 use std::fmt;
 
 /// What [`SyncVectorEnv::step`] returns: one entry (or row) per copy.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct VectorStep {
     /// Observations, `[num_envs, obs_dim]`. Row `i` is the observation after the step, except
     /// for a copy whose episode ended at this step: then it is the first observation of its
@@ -62,6 +62,9 @@ pub struct SyncVectorEnv {
     needs_reset: bool,
     /// Whether `reset` was ever called.
     ever_reset: bool,
+    /// Buffers for `VectorStep::final_observations`, lent to a step and taken back by the
+    /// next [`SyncVectorEnv::step_into`] on the same `VectorStep`.
+    spare: Vec<Array1<f32>>,
 }
 
 impl fmt::Debug for SyncVectorEnv {
@@ -120,6 +123,7 @@ impl SyncVectorEnv {
             envs,
             needs_reset: true,
             ever_reset: false,
+            spare: Vec::new(),
         })
     }
 
@@ -219,6 +223,27 @@ impl SyncVectorEnv {
     /// observation of the wrong length), the copies before it have been stepped: the error
     /// is returned and the vector env must be reset before the next step.
     pub fn step(&mut self, actions: &[Action]) -> Result<VectorStep, EnvError> {
+        let mut out = VectorStep {
+            observations: Array2::zeros((self.envs.len(), self.obs_dim)),
+            rewards: Vec::new(),
+            terminated: Vec::new(),
+            truncated: Vec::new(),
+            final_observations: Vec::new(),
+            infos: Vec::new(),
+        };
+        self.step_into(actions, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`SyncVectorEnv::step`] into `out`, reusing its buffers: once `out` has held a
+    /// step of this vector env, stepping copies whose [`Env::step_into`] and
+    /// [`Env::reset_into`] do not allocate (the built-in discrete classic-control envs)
+    /// allocates nothing. The final-observation buffers of the previous step held in `out`
+    /// are taken back for reuse. Same results, bit for bit, as `step`.
+    ///
+    /// # Errors
+    /// As [`SyncVectorEnv::step`]; `out` holds no valid step then.
+    pub fn step_into(&mut self, actions: &[Action], out: &mut VectorStep) -> Result<(), EnvError> {
         let n = self.envs.len();
         if actions.len() != n {
             return Err(EnvError::ActionCount {
@@ -231,47 +256,80 @@ impl SyncVectorEnv {
                 id: self.envs[0].id().to_string(),
             });
         }
-        let space = self.single_action_space();
+        let space = &self.action_space;
         if let Some(bad) = actions.iter().find(|a| !space.contains(a)) {
             return Err(EnvError::invalid_action(bad, space.clone()));
         }
-        let result = self.step_copies(actions);
+        let result = self.step_copies(actions, out);
         if result.is_err() {
             self.needs_reset = true;
         }
         result
     }
 
-    /// The loop of `step`, after the checks.
-    fn step_copies(&mut self, actions: &[Action]) -> Result<VectorStep, EnvError> {
-        let n = self.envs.len();
-        let obs_dim = self.obs_dim;
-        let mut out = VectorStep {
-            observations: Array2::zeros((n, obs_dim)),
-            rewards: Vec::with_capacity(n),
-            terminated: Vec::with_capacity(n),
-            truncated: Vec::with_capacity(n),
-            final_observations: Vec::with_capacity(n),
-            infos: Vec::with_capacity(n),
-        };
-        for (i, (env, action)) in self.envs.iter_mut().zip(actions).enumerate() {
-            let step = env.step(action)?;
-            check_len(&**env, i, "step", step.observation.len(), obs_dim)?;
-            let (next, final_observation) = if step.terminated || step.truncated {
-                let (first, _info) = env.reset(None);
-                check_len(&**env, i, "reset", first.len(), obs_dim)?;
-                (first, Some(step.observation))
+    /// The loop of `step_into`, after the checks.
+    fn step_copies(&mut self, actions: &[Action], out: &mut VectorStep) -> Result<(), EnvError> {
+        let (n, obs_dim) = (self.envs.len(), self.obs_dim);
+        if out.observations.dim() != (n, obs_dim) || !out.observations.is_standard_layout() {
+            out.observations = Array2::zeros((n, obs_dim));
+        }
+        for slot in &mut out.final_observations {
+            if let Some(buffer) = slot.take()
+                && buffer.len() == obs_dim
+            {
+                self.spare.push(buffer);
+            }
+        }
+        while self.spare.len() < n {
+            self.spare.push(Array1::zeros(obs_dim));
+        }
+        out.rewards.clear();
+        out.terminated.clear();
+        out.truncated.clear();
+        out.final_observations.clear();
+        out.infos.clear();
+        let rows = out
+            .observations
+            .as_slice_mut()
+            .expect("standard layout (checked above)")
+            .chunks_exact_mut(obs_dim);
+        for (i, ((env, action), row)) in self.envs.iter_mut().zip(actions).zip(rows).enumerate() {
+            let step = env
+                .step_into(action, row)
+                .map_err(|e| length_error(&**env, i, e))?;
+            let final_observation = if step.terminated || step.truncated {
+                let mut last = self.spare.pop().expect("one spare buffer per copy");
+                last.as_slice_mut()
+                    .expect("a fresh Array1 is contiguous")
+                    .copy_from_slice(row);
+                env.reset_into(None, row)
+                    .map_err(|e| length_error(&**env, i, e))?;
+                Some(last)
             } else {
-                (step.observation, None)
+                None
             };
-            out.observations.row_mut(i).assign(&next);
             out.rewards.push(step.reward);
             out.terminated.push(step.terminated);
             out.truncated.push(step.truncated);
             out.final_observations.push(final_observation);
             out.infos.push(step.info);
         }
-        Ok(out)
+        Ok(())
+    }
+}
+
+/// A copy's [`EnvError::ObservationLength`] as the vector env reports it (naming the
+/// copy and its observation space); other errors unchanged.
+fn length_error(env: &dyn Env, i: usize, e: EnvError) -> EnvError {
+    match e {
+        EnvError::ObservationLength {
+            what,
+            got,
+            expected,
+            ..
+        } => check_len(env, i, what, got, expected)
+            .expect_err("lengths differ in an ObservationLength error"),
+        other => other,
     }
 }
 

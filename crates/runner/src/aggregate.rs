@@ -199,11 +199,14 @@ pub fn robust_statistics(
 pub struct GroupEvaluations {
     /// The group's label (as [`PlannedRun::label`]).
     pub label: String,
-    /// The label of the group `P(> bp)` compares it with: its own label with the trainer
-    /// replaced by `bp`, i.e. `bp` with the same algorithm and at the same sweep point
-    /// (`a2c pdm network.hidden_sizes=[64]*8` is compared with
-    /// `a2c bp network.hidden_sizes=[64]*8`, never with another depth's or algorithm's `bp`).
+    /// The label of the group `P(> bp)` compares it with ([`PlannedRun::bp_label`]): `bp`
+    /// with the same algorithm and at the same sweep point (`a2c pdm
+    /// network.hidden_sizes=[64]*8` is compared with `a2c bp network.hidden_sizes=[64]*8`,
+    /// never with another depth's or algorithm's `bp`), without the PDM options `bp` does
+    /// not read.
     pub baseline: String,
+    /// The label of the group `P(> frozen)` compares it with ([`PlannedRun::frozen_label`]).
+    pub frozen_baseline: String,
     /// Final return of each run: mean of the last 10% of its evaluations.
     pub finals: Vec<f64>,
     /// Mean drop between consecutive evaluations of each run with at least two.
@@ -222,21 +225,11 @@ pub fn evaluation_stats(
     dir: &Path,
 ) -> Result<Vec<GroupEvaluations>, RunnerError> {
     let mut groups = Vec::new();
-    for (trainer, runs) in by_trainer(summaries) {
-        let kind = runs.first().map(|s| s.trainer.clone()).unwrap_or_default();
-        let mut replaced = false;
-        let baseline = trainer
-            .split(' ')
-            .map(|token| {
-                if !replaced && token == kind {
-                    replaced = true;
-                    "bp"
-                } else {
-                    token
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" ");
+    for (trainer, _) in by_trainer(summaries) {
+        let Some((first, _)) = summaries.iter().find(|(r, _)| r.label == trainer) else {
+            continue;
+        };
+        let (baseline, frozen_baseline) = (first.bp_label.clone(), first.frozen_label.clone());
         let (mut f, mut drops, mut late) = (Vec::new(), Vec::new(), Vec::new());
         for (run, _) in summaries {
             let path = dir.join(&run.id);
@@ -263,6 +256,7 @@ pub fn evaluation_stats(
             groups.push(GroupEvaluations {
                 label: trainer,
                 baseline,
+                frozen_baseline,
                 finals: f,
                 drops,
                 late_std: late,
@@ -290,13 +284,14 @@ fn format_robust(groups: &[GroupEvaluations]) -> (String, String) {
          resamples, seed {BOOTSTRAP_SEED}); consistency: IQR and std of the final returns; \
          stability within runs: mean drop between consecutive evaluations and std of the \
          episode returns of the last 10% of evaluations (means over seeds); `P(> bp)`: probability that a run of the \
-         group ends above a run of `bp` with the same algorithm and sweep point (`–`: the experiment has none).\n"
+         group ends above a run of `bp` with the same algorithm and sweep point (`–`: the experiment has none); \
+         `P(> frozen)`: likewise against `frozen`, the random-feature control.\n"
     );
     let _ = writeln!(
         md,
-        "| trainer | seeds | mean | median | IQM | IQM 95% CI | IQR | std | mean drop | late std | P(> bp) |"
+        "| trainer | seeds | mean | median | IQM | IQM 95% CI | IQR | std | mean drop | late std | P(> bp) | P(> frozen) |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     // Labels can hold commas (`network.hidden_sizes=[64, 64]`): the csv crate quotes them.
     let mut csv = csv::Writer::from_writer(Vec::new());
     let _ = csv.write_record([
@@ -312,16 +307,34 @@ fn format_robust(groups: &[GroupEvaluations]) -> (String, String) {
         "mean_drop",
         "late_std",
         "p_improvement_over_bp",
+        "p_improvement_over_frozen",
     ]);
     for g in groups {
         let (trainer, f, drops, late) = (&g.label, &g.finals, &g.drops, &g.late_std);
         let (_, lo, hi) = iqm_ci(f);
-        let p = groups
-            .iter()
-            .find(|b| b.label == g.baseline)
-            .map_or(f64::NAN, |b| {
-                stats::probability_of_improvement(f, &b.finals)
-            });
+        let p_over = |label: &str| {
+            groups
+                .iter()
+                .find(|b| b.label == label)
+                .map_or(f64::NAN, |b| {
+                    stats::probability_of_improvement(f, &b.finals)
+                })
+        };
+        let (p, p_frozen) = (p_over(&g.baseline), p_over(&g.frozen_baseline));
+        let shown = |p: f64| {
+            if p.is_nan() {
+                "–".to_string()
+            } else {
+                format!("{p:.2}")
+            }
+        };
+        let in_csv = |p: f64| {
+            if p.is_nan() {
+                String::new()
+            } else {
+                p.to_string()
+            }
+        };
         let row = [
             stats::mean(f),
             stats::median(f),
@@ -336,7 +349,7 @@ fn format_robust(groups: &[GroupEvaluations]) -> (String, String) {
         ];
         let _ = writeln!(
             md,
-            "| `{trainer}` | {} | {:.1} | {:.1} | {:.1} | [{:.1}, {:.1}] | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
+            "| `{trainer}` | {} | {:.1} | {:.1} | {:.1} | [{:.1}, {:.1}] | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} |",
             f.len(),
             row[0],
             row[1],
@@ -347,20 +360,13 @@ fn format_robust(groups: &[GroupEvaluations]) -> (String, String) {
             row[6],
             row[7],
             row[8],
-            if p.is_nan() {
-                "–".to_string()
-            } else {
-                format!("{p:.2}")
-            }
+            shown(p),
+            shown(p_frozen)
         );
         let record = [trainer.clone(), f.len().to_string()]
             .into_iter()
             .chain(row[..9].iter().map(f64::to_string))
-            .chain(std::iter::once(if p.is_nan() {
-                String::new()
-            } else {
-                p.to_string()
-            }));
+            .chain([in_csv(p), in_csv(p_frozen)]);
         let _ = csv.write_record(record);
     }
     let csv = csv
@@ -490,6 +496,8 @@ mod tests {
         let run = PlannedRun {
             id: id.into(),
             label: trainer.into(),
+            bp_label: "bp".into(),
+            frozen_label: "frozen".into(),
             config,
         };
         (run, summary)
@@ -555,21 +563,29 @@ mod tests {
         assert!(md.contains("| `pdm` | 2 | 22.5 |"), "{md}");
     }
 
-    /// `P(> bp)` compares each group with the `bp` group of its own algorithm and sweep
-    /// point, and is left blank where there is none.
+    /// `P(> bp)` and `P(> frozen)` compare each group with the `bp` and `frozen` groups
+    /// its planned run names, and are left blank where there is none.
     #[test]
-    fn probability_of_improvement_uses_the_matching_bp_group() {
+    fn probability_of_improvement_uses_the_matching_groups() {
         let d = tempfile::tempdir().unwrap();
-        // (label, trainer, final evaluation return), one run each.
+        // (label, trainer, final evaluation return, bp label, frozen label), one run each.
         let groups = [
-            ("a2c bp", "bp", 10.0),
-            ("a2c pdm", "pdm", 20.0),
-            ("ppo bp", "bp", 30.0),
-            ("ppo pdm", "pdm", 20.0),
-            ("pdm x=[1, 2]", "pdm", 5.0),
+            ("a2c bp", "bp", 10.0, "a2c bp", "a2c frozen"),
+            ("a2c pdm", "pdm", 20.0, "a2c bp", "a2c frozen"),
+            ("ppo bp", "bp", 30.0, "ppo bp", "ppo frozen"),
+            ("ppo pdm", "pdm", 20.0, "ppo bp", "ppo frozen"),
+            ("ppo frozen", "frozen", 25.0, "ppo bp", "ppo frozen"),
+            (
+                "ppo pdm trainer.local_lr=0.01",
+                "pdm",
+                27.0,
+                "ppo bp",
+                "ppo frozen",
+            ),
+            ("pdm x=[1, 2]", "pdm", 5.0, "bp x=[1, 2]", "frozen x=[1, 2]"),
         ];
         let mut done = Vec::new();
-        for (k, (label, trainer, ret)) in groups.iter().enumerate() {
+        for (k, (label, trainer, ret, bp, frozen)) in groups.iter().enumerate() {
             let id = format!("run{k}");
             std::fs::create_dir_all(d.path().join(&id)).unwrap();
             std::fs::write(
@@ -582,25 +598,45 @@ mod tests {
             .unwrap();
             let (mut run, summary) = fake_run(&id, trainer, 1, *ret);
             run.label = label.to_string();
+            run.bp_label = bp.to_string();
+            run.frozen_label = frozen.to_string();
             done.push((run, summary));
         }
         let stats = evaluation_stats(&done, d.path()).unwrap();
         let baselines: Vec<&str> = stats.iter().map(|g| g.baseline.as_str()).collect();
         assert_eq!(
             baselines,
-            ["a2c bp", "a2c bp", "ppo bp", "ppo bp", "bp x=[1, 2]"]
+            [
+                "a2c bp",
+                "a2c bp",
+                "ppo bp",
+                "ppo bp",
+                "ppo bp",
+                "ppo bp",
+                "bp x=[1, 2]"
+            ]
         );
         let (md, csv) = robust_statistics(&done, d.path()).unwrap().unwrap();
-        let p: Vec<String> = csv::Reader::from_reader(csv.as_bytes())
-            .records()
-            .map(|r| r.unwrap()[11].to_string())
-            .collect();
-        // a2c pdm (20) beats a2c bp (10); ppo pdm (20) loses to ppo bp (30).
-        assert_eq!(p, ["0.5", "1", "0.5", "0", ""]);
+        let column = |c: usize| -> Vec<String> {
+            csv::Reader::from_reader(csv.as_bytes())
+                .records()
+                .map(|r| r.unwrap()[c].to_string())
+                .collect()
+        };
+        // a2c pdm (20) beats a2c bp (10); ppo pdm (20) loses to ppo bp (30); the local_lr
+        // point (27) is compared with the one ppo bp and ppo frozen (25).
+        assert_eq!(column(11), ["0.5", "1", "0.5", "0", "0", "0", ""]);
+        assert_eq!(column(12), ["", "", "1", "0", "0.5", "1", ""]);
         assert!(md.contains("| `pdm x=[1, 2]` | 1 |"), "{md}");
         assert!(
             md.lines()
-                .any(|l| l.starts_with("| `pdm x=[1, 2]`") && l.ends_with("| – |")),
+                .any(|l| l.starts_with("| `pdm x=[1, 2]`") && l.ends_with("| – | – |")),
+            "{md}"
+        );
+        assert!(
+            md.lines()
+                .any(|l| l.starts_with("| `ppo pdm trainer.local_lr=0.01`")
+                    && l.ends_with("| 0.00 | 1.00 |")),
             "{md}"
         );
     }

@@ -102,6 +102,13 @@ pub struct PlannedRun {
     /// What tables and figures call its group: the trainer, followed by the sweep point
     /// (`pdm trainer.local_lr=0.0001`) if the experiment sweeps.
     pub label: String,
+    /// The label of the `bp` group it is compared with: `bp` with the same algorithm and
+    /// at the same point, without the trainer options `bp` does not read
+    /// (`pdm trainer.local_lr=0.01 network.hidden_sizes=[64]*8` is compared with
+    /// `bp network.hidden_sizes=[64]*8`).
+    pub bp_label: String,
+    /// The label of the `frozen` group it is compared with, likewise.
+    pub frozen_label: String,
     /// Its resolved config.
     pub config: RunConfig,
 }
@@ -279,8 +286,13 @@ impl Experiment {
         agent.extend(network);
 
         let mut trainer = section("trainer")?;
-        let trainer_keys = toml::Table::try_from(TrainerConfig::default())
-            .expect("TrainerConfig serialises to a table");
+        // Every key, those left out at their defaults (`local_until`, ...) included.
+        let trainer_keys = toml::Table::try_from(TrainerConfig {
+            local_lr_schedule: pdmrl_agents::LocalLrSchedule::Linear,
+            local_until: 0.5,
+            ..TrainerConfig::default()
+        })
+        .expect("TrainerConfig serialises to a table");
         let allowed: Vec<&str> = trainer_keys.keys().map(String::as_str).collect();
         schema::deny_unknown(&source, "trainer", &trainer, &allowed)?;
         let trainers: Vec<TrainerKind> = schema::one_or_many(
@@ -500,6 +512,28 @@ impl Experiment {
     pub fn plan(&self, registry: &Registry) -> Result<Vec<PlannedRun>, RunnerError> {
         let source = &self.source;
         let mut runs = Vec::new();
+        let mut set = Vec::new();
+        leaves(&self.trainer, "trainer", &mut set);
+        let varied = self.sweep.keys().chain(self.ablate.keys());
+        for key in varied.chain(set.iter().map(|(k, _)| k)) {
+            if let Some(option) = key.strip_prefix("trainer.")
+                && !self.trainers.iter().any(|k| k.uses_option(option))
+            {
+                let names: Vec<&str> = self.trainers.iter().map(|k| k.name()).collect();
+                let at = if self.sweep.contains_key(key) || self.ablate.contains_key(key) {
+                    self.varied_at(key)
+                } else {
+                    key.clone()
+                };
+                return Err(source.error(
+                    Some(&at),
+                    format!(
+                        "no trainer of this experiment ({}) reads `{key}`: it would change no run",
+                        names.join(", ")
+                    ),
+                ));
+            }
+        }
         for env in &self.envs {
             let continuous = crate::run::is_continuous(registry, env)
                 .map_err(|e| source.error(Some("env.id"), e.to_string()))?;
@@ -561,11 +595,32 @@ impl Experiment {
                         "trainer settings",
                         &trainer_key,
                     )?;
-                    let suffix: Vec<String> = point
-                        .iter()
-                        .map(|(k, v)| format!("{k}={}", short_value(v)))
-                        .collect();
+                    // A trainer's label names only the point's keys it reads: `bp` and
+                    // `frozen` at a point that varies only PDM options are the one `bp`
+                    // and `frozen` group, run once (their configs are equal after
+                    // `TrainerConfig::effective`).
+                    let label_of = |kind: TrainerKind| {
+                        let algo_name = (self.algos.len() > 1).then(|| algo.name().to_string());
+                        algo_name
+                            .into_iter()
+                            .chain(std::iter::once(kind.name().to_string()))
+                            .chain(
+                                point
+                                    .iter()
+                                    .filter(|(k, _)| {
+                                        k.strip_prefix("trainer.")
+                                            .is_none_or(|o| kind.uses_option(o))
+                                    })
+                                    .map(|(k, v)| format!("{k}={}", short_value(v))),
+                            )
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    };
                     for &kind in &self.trainers {
+                        let ignores_some = point.iter().any(|(k, _)| {
+                            k.strip_prefix("trainer.")
+                                .is_some_and(|o| !kind.uses_option(o))
+                        });
                         for &seed in &self.seeds {
                             let config = RunConfig {
                                 env_id: env.clone(),
@@ -573,22 +628,22 @@ impl Experiment {
                                 trainer: TrainerConfig {
                                     kind,
                                     ..base_trainer
-                                },
+                                }
+                                .effective(),
                                 agent: agent.clone(),
                             };
                             if let Err(e) = config.check(registry) {
                                 return Err(self.check_error(&e, env, algo, &point, kind));
                             }
-                            let algo_name = (self.algos.len() > 1).then(|| algo.name().to_string());
-                            let label = algo_name
-                                .into_iter()
-                                .chain(std::iter::once(kind.name().to_string()))
-                                .chain(suffix.iter().cloned())
-                                .collect::<Vec<_>>()
-                                .join(" ");
+                            let id = run_id(&config);
+                            if ignores_some && runs.iter().any(|r: &PlannedRun| r.id == id) {
+                                continue;
+                            }
                             runs.push(PlannedRun {
-                                id: run_id(&config),
-                                label,
+                                id,
+                                label: label_of(kind),
+                                bp_label: label_of(TrainerKind::Bp),
+                                frozen_label: label_of(TrainerKind::Frozen),
                                 config,
                             });
                         }

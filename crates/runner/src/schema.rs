@@ -16,7 +16,10 @@
 //!
 //! [trainer]
 //! kind = ["bp", "pdm", "pdm_guided", "frozen"]  # one or a list (required)
-//! local_lr = 1e-3                   # trainer options: local_lr, features, guidance.*, pdm.*
+//! local_lr = 1e-3                   # trainer options: local_lr, local_lr_schedule,
+//!                                   # local_until, features, guidance.*, pdm.* (bp and
+//!                                   # frozen read none of them, pdm all but guidance.*:
+//!                                   # varying one runs bp and frozen once)
 //!
 //! [run]
 //! seeds = [1, 2, 3]                 # required; each trainer runs every seed

@@ -34,6 +34,17 @@ fn edit(line: usize, text: &str) -> String {
     lines.join("\n") + "\n"
 }
 
+/// The runs of a valid file.
+fn plan_of(text: &str) -> Vec<pdmrl_runner::experiment::PlannedRun> {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("exp.toml");
+    std::fs::write(&path, text).unwrap();
+    Experiment::from_file(&path)
+        .unwrap()
+        .plan(&Registry::with_builtins())
+        .unwrap()
+}
+
 fn error_of(text: &str) -> String {
     let d = tempfile::tempdir().unwrap();
     let path = d.path().join("exp.toml");
@@ -46,13 +57,7 @@ fn error_of(text: &str) -> String {
 
 #[test]
 fn the_base_file_is_valid() {
-    let d = tempfile::tempdir().unwrap();
-    let path = d.path().join("exp.toml");
-    std::fs::write(&path, BASE).unwrap();
-    let runs = Experiment::from_file(&path)
-        .unwrap()
-        .plan(&Registry::with_builtins())
-        .unwrap();
+    let runs = plan_of(BASE);
     assert_eq!(runs.len(), 4);
 }
 
@@ -176,12 +181,12 @@ fn each_error_names_file_line_key_and_what_is_allowed() {
             Some(23),
             &["`algo.baseline` is not used by ppo"],
         ),
-        // Sampled pairs that do not fit the minibatches, under bp too.
+        // A trainer option set for trainers that do not read it.
         (
             edit(14, "kind = \"bp\"")
                 .replace("normalize = \"mean\"", "pairs = { sampled = { k = 1000 } }"),
             Some(17),
-            &["trainer.pdm.pairs.sampled.k", "below the minibatch size"],
+            &["no trainer of this experiment (bp) reads `trainer.pdm.pairs.sampled.k`"],
         ),
         // A sweep over a per-env budget: the sweep key is blamed.
         (
@@ -273,21 +278,11 @@ fn each_error_names_file_line_key_and_what_is_allowed() {
 
 #[test]
 fn ablations_run_the_defaults_and_each_value_alone() {
-    let d = tempfile::tempdir().unwrap();
-    let path = d.path().join("exp.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "{}[ablate]\n\"trainer.pdm.normalize\" = [\"max\", \"none\"]\n\"trainer.local_lr\" = [1e-4]\n",
-            BASE.replace("kind = [\"bp\", \"pdm\"]", "kind = \"pdm\"")
-                .replace("seeds = [1, 2]", "seeds = [1]")
-        ),
-    )
-    .unwrap();
-    let runs = Experiment::from_file(&path)
-        .unwrap()
-        .plan(&Registry::with_builtins())
-        .unwrap();
+    let runs = plan_of(&format!(
+        "{}[ablate]\n\"trainer.pdm.normalize\" = [\"max\", \"none\"]\n\"trainer.local_lr\" = [1e-4]\n",
+        BASE.replace("kind = [\"bp\", \"pdm\"]", "kind = \"pdm\"")
+            .replace("seeds = [1, 2]", "seeds = [1]")
+    ));
     let labels: Vec<&str> = runs.iter().map(|r| r.label.as_str()).collect();
     assert_eq!(
         labels,
@@ -304,19 +299,79 @@ fn ablations_run_the_defaults_and_each_value_alone() {
     assert_eq!(runs[3].config.trainer.local_lr, 1e-3);
 }
 
+/// Varying options that `bp` and `frozen` do not read runs them once, at the defaults;
+/// `pdm` ignores the guidance options likewise. Every group names the `bp` and `frozen`
+/// groups it is compared with.
+#[test]
+fn trainers_run_once_per_point_of_the_options_they_read() {
+    let runs = plan_of(&format!(
+        "{}[sweep]\n\"network.hidden_sizes\" = [[8], [8, 8]]\n\
+             [ablate]\n\"trainer.guidance.weight\" = [0.6]\n\"trainer.local_until\" = [0.5]\n",
+        BASE.replace(
+            "kind = [\"bp\", \"pdm\"]",
+            "kind = [\"bp\", \"pdm\", \"pdm_guided\", \"frozen\"]"
+        )
+        .replace("hidden_sizes = [64, 64]\n", "")
+        .replace("seeds = [1, 2]", "seeds = [1]")
+    ));
+    let rows: Vec<[&str; 3]> = runs
+        .iter()
+        .map(|r| [&*r.label, &*r.bp_label, &*r.frozen_label])
+        .collect();
+    let (bp, fr) = (
+        "bp network.hidden_sizes=[8]",
+        "frozen network.hidden_sizes=[8]",
+    );
+    assert_eq!(
+        rows[..6],
+        [
+            [bp, bp, fr],
+            ["pdm network.hidden_sizes=[8]", bp, fr],
+            ["pdm_guided network.hidden_sizes=[8]", bp, fr],
+            [fr, bp, fr],
+            [
+                "pdm_guided network.hidden_sizes=[8] trainer.guidance.weight=0.6",
+                bp,
+                fr
+            ],
+            [
+                "pdm network.hidden_sizes=[8] trainer.local_until=0.5",
+                bp,
+                fr
+            ],
+        ]
+    );
+    assert_eq!(runs.len(), 14, "7 runs per network");
+    assert_eq!(runs[7].bp_label, "bp network.hidden_sizes=[8, 8]");
+    // bp's and frozen's configs hold the defaults, whatever the file sets.
+    assert!(
+        runs.iter()
+            .filter(|r| !r.config.trainer.kind.trains_locally())
+            .all(|r| r.config.trainer.local_until == 1.0 && r.config.trainer.guidance.weight == 0.3)
+    );
+    assert_eq!(runs[5].config.trainer.local_until, 0.5);
+}
+
+/// A trainer option that no listed trainer reads is an error, not runs that all train
+/// the same way.
+#[test]
+fn an_option_no_trainer_reads_is_an_error() {
+    let err = error_of(&format!(
+        "{}[ablate]\n\"trainer.local_lr\" = [1e-4]\n",
+        BASE.replace("kind = [\"bp\", \"pdm\"]", "kind = [\"bp\", \"frozen\"]")
+    ));
+    assert!(
+        err.contains("line 23")
+            && err.contains("no trainer of this experiment (bp, frozen) reads `trainer.local_lr`"),
+        "{err}"
+    );
+}
+
 #[test]
 fn envs_algorithms_and_per_env_budgets_expand() {
-    let d = tempfile::tempdir().unwrap();
-    let path = d.path().join("exp.toml");
-    std::fs::write(
-        &path,
+    let runs = plan_of(
         "name = \"multi\"\n[env]\nid = [\"CartPole-v1\", \"Acrobot-v1\"]\n[algo]\nname = [\"a2c\", \"reinforce\"]\n[trainer]\nkind = \"bp\"\n[run]\nseeds = [3]\ntotal_timesteps = { \"CartPole-v1\" = 4000, \"Acrobot-v1\" = 6000 }\n",
-    )
-    .unwrap();
-    let runs = Experiment::from_file(&path)
-        .unwrap()
-        .plan(&Registry::with_builtins())
-        .unwrap();
+    );
     let got: Vec<(String, String, usize, String)> = runs
         .iter()
         .map(|r| {
@@ -373,8 +428,9 @@ fn readme_example_is_valid() {
     let runs = Experiment::from_text(std::path::Path::new("README.md"), example)
         .and_then(|e| e.plan(&Registry::with_builtins()))
         .unwrap_or_else(|e| panic!("{e}"));
-    // 2 envs x (2 sweep x 2 sweep) x (1 + 3 ablation values) x 4 trainers x 5 seeds.
-    assert_eq!(runs.len(), 2 * 4 * 4 * 4 * 5);
+    // 2 envs x 2 networks x (bp + frozen, once each; pdm and pdm_guided at 2 local_lr x
+    // (1 + 3 ablation values)) x 5 seeds.
+    assert_eq!(runs.len(), 2 * 2 * (2 + 2 * 2 * 4) * 5);
     let errors = &section[section.find("```text\n").unwrap()..];
     let shown = |text: &str| {
         let err = error_of(text);

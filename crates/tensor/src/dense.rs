@@ -95,10 +95,30 @@ impl<A: NdFloat> Dense<A> {
     /// # Panics
     /// If `x.ncols() != self.inputs()`.
     pub fn forward(&self, x: ArrayView2<A>) -> Array2<A> {
-        let mut y = f32_product(x, self.weight.view()).unwrap_or_else(|| x.dot(&self.weight));
-        y += &self.bias;
-        self.activation.apply_inplace(y.view_mut());
+        let mut y = Array2::zeros((0, 0));
+        self.forward_into(x, &mut y);
         y
+    }
+
+    /// [`Dense::forward`] into `y`, reusing its buffer when it already has the shape
+    /// `[batch, out]` in standard layout (else it is replaced): the same bits. For `f32`
+    /// with at most [`crate::small_gemm::MAX_ROWS`] rows on an FMA CPU this allocates
+    /// nothing; other products go through matrixmultiply, which allocates its packing
+    /// buffer.
+    ///
+    /// # Panics
+    /// If `x.ncols() != self.inputs()`.
+    pub fn forward_into(&self, x: ArrayView2<A>, y: &mut Array2<A>) {
+        assert_eq!(x.ncols(), self.inputs(), "Dense::forward: input width");
+        let shape = (x.nrows(), self.outputs());
+        if y.dim() != shape || !y.is_standard_layout() {
+            *y = Array2::zeros(shape);
+        }
+        if !f32_product_into(x, self.weight.view(), y) {
+            ndarray::linalg::general_mat_mul(A::one(), &x, &self.weight, A::zero(), y);
+        }
+        *y += &self.bias;
+        self.activation.apply_inplace(y.view_mut());
     }
 
     /// Backward pass: given the layer's input `x: [batch, in]`, its output
@@ -147,11 +167,12 @@ impl<A: NdFloat> Dense<A> {
     }
 }
 
-/// `x W` through [`crate::small_gemm::product`] when `A` is `f32` and it applies (the same
-/// bits as `dot`, without matrixmultiply's packing); `None` otherwise.
-fn f32_product<A: NdFloat>(x: ArrayView2<A>, w: ArrayView2<A>) -> Option<Array2<A>> {
+/// `y = x W` through [`crate::small_gemm::product_into`] when `A` is `f32` and it applies
+/// (the same bits as `dot`, without matrixmultiply's packing); `false` (and `y` untouched)
+/// otherwise.
+fn f32_product_into<A: NdFloat>(x: ArrayView2<A>, w: ArrayView2<A>, y: &mut Array2<A>) -> bool {
     if std::any::TypeId::of::<A>() != std::any::TypeId::of::<f32>() {
-        return None;
+        return false;
     }
     // SAFETY: `A` is `f32` (same TypeId), so these are the same types.
     let (x, w) = unsafe {
@@ -160,7 +181,10 @@ fn f32_product<A: NdFloat>(x: ArrayView2<A>, w: ArrayView2<A>) -> Option<Array2<
             std::mem::transmute::<ArrayView2<A>, ArrayView2<f32>>(w),
         )
     };
-    let y = crate::small_gemm::product(x, w)?;
-    // SAFETY: as above.
-    Some(unsafe { std::mem::transmute::<Array2<f32>, Array2<A>>(y) })
+    let y = y
+        .as_slice_mut()
+        .expect("standard layout (checked by the caller)");
+    // SAFETY: as above; same pointer and length.
+    let y = unsafe { std::slice::from_raw_parts_mut(y.as_mut_ptr().cast::<f32>(), y.len()) };
+    crate::small_gemm::product_into(x, w, y)
 }

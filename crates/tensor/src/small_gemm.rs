@@ -22,11 +22,25 @@ pub const MAX_ROWS: usize = 16;
 /// `None` where the result could differ from `x.dot(&w)` (see the module docs), where
 /// matrixmultiply is faster, or where no FMA unit is detected.
 pub fn product(x: ArrayView2<f32>, w: ArrayView2<f32>) -> Option<Array2<f32>> {
+    let mut out = Array2::<f32>::zeros((x.nrows(), w.ncols()));
+    let slice = out.as_slice_mut().expect("fresh array is contiguous");
+    product_into(x, w, slice).then_some(out)
+}
+
+/// [`product`] into `out` (`[m, n]` row-major, `m * n` floats; overwritten): `true` if it
+/// computed the product, `false` (and `out` untouched) where [`product`] gives `None`.
+/// Allocates nothing.
+///
+/// # Panics
+/// If `out.len() != m * n` for a product it computes.
+pub fn product_into(x: ArrayView2<f32>, w: ArrayView2<f32>, out: &mut [f32]) -> bool {
     let (k, n) = w.dim();
     if k > MAX_K || k == 0 || x.ncols() != k || x.nrows() > MAX_ROWS {
-        return None;
+        return false;
     }
-    let w = w.as_slice()?;
+    let Some(w) = w.as_slice() else {
+        return false;
+    };
     #[cfg(target_arch = "x86_64")]
     {
         let kernel: unsafe fn(ArrayView2<f32>, &[f32], &mut [f32], usize) =
@@ -37,18 +51,32 @@ pub fn product(x: ArrayView2<f32>, w: ArrayView2<f32>) -> Option<Array2<f32>> {
             {
                 rows_fma_avx2
             } else {
-                return None;
+                return false;
             };
-        let mut out = Array2::<f32>::zeros((x.nrows(), n));
-        let slice = out.as_slice_mut().expect("fresh array is contiguous");
+        assert_eq!(out.len(), x.nrows() * n, "product_into: output length");
+        out.fill(0.0);
         // SAFETY: the CPU has the features the kernel is compiled for (checked above).
-        unsafe { kernel(x, w, slice, n) };
-        Some(out)
+        unsafe { kernel(x, w, out, n) };
+        true
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (x, w, n);
-        None
+        let _ = (x, w, n, out);
+        false
+    }
+}
+
+/// Whether this CPU runs [`product`] (x86-64 with AVX-512F, or FMA and AVX2).
+pub fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            || (std::arch::is_x86_feature_detected!("fma")
+                && std::arch::is_x86_feature_detected!("avx2"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
     }
 }
 
