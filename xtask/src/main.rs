@@ -149,10 +149,17 @@ fn run() -> Result<()> {
 /// Fills the tables of `results/study/README.md` if `configs` hold a study experiment
 /// and the report exists.
 fn fill_study(root: &Path, configs: &[PathBuf]) -> Result<()> {
-    if configs.iter().any(|c| study::is_study(c))
-        && root.join(study::README).is_file()
-        && let Some(path) = study::fill(root, configs)?
-    {
+    if !configs.iter().any(|c| study::is_study(c)) {
+        return Ok(());
+    }
+    if !root.join(study::README).is_file() {
+        eprintln!(
+            "no {} (a file): the study's tables are in results/study_*/summary.md only",
+            study::README
+        );
+        return Ok(());
+    }
+    if let Some(path) = study::fill(root, configs)? {
         eprintln!("study report: {}", path.display());
     }
     Ok(())
@@ -216,6 +223,8 @@ fn select_configs(root: &Path, quick: bool, only: &[String]) -> Result<Vec<PathB
                 if stems.contains(n) || family.is_empty() {
                     vec![configs_dir.join(format!("{n}.toml"))]
                 } else {
+                    let names: Vec<&str> = family.iter().map(|s| s.as_str()).collect();
+                    eprintln!("`{n}`: {}", names.join(", "));
                     family
                         .into_iter()
                         .map(|s| configs_dir.join(format!("{s}.toml")))
@@ -232,15 +241,21 @@ fn select_configs(root: &Path, quick: bool, only: &[String]) -> Result<Vec<PathB
         v.sort();
         v
     };
-    configs.dedup();
+    // Each config once, in the order first named (`--only study study_depth`).
+    let mut seen = std::collections::BTreeSet::new();
+    configs.retain(|c| seen.insert(c.clone()));
     for c in &configs {
         if !c.is_file() {
             bail!(
-                "no config `{}`; available: {}",
+                "no config `{}` (nor a family `{}_*.toml`); available: {}",
                 c.display(),
+                c.file_stem().unwrap_or_default().to_string_lossy(),
                 available(&configs_dir).join(", ")
             );
         }
+    }
+    if configs.iter().any(|c| study::is_study(c)) {
+        study::check(root)?;
     }
     // Experiment names are folder names under results/: two configs must not share one.
     let mut names = std::collections::BTreeMap::new();

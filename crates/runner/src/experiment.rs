@@ -125,7 +125,7 @@ pub struct ExperimentReport {
 }
 
 /// The dotted leaves of a table: `{pdm = {normalize = "max"}}` gives `pdm.normalize`.
-fn leaves(table: &toml::Table, prefix: &str, out: &mut Vec<(String, toml::Value)>) {
+pub(crate) fn leaves(table: &toml::Table, prefix: &str, out: &mut Vec<(String, toml::Value)>) {
     for (k, v) in table {
         let key = if prefix.is_empty() {
             k.clone()

@@ -112,7 +112,8 @@ pub fn overlay<T: Serialize + serde::de::DeserializeOwned>(
 /// `pdm.normalize`; not `kind`) set on top.
 ///
 /// # Errors
-/// [`RunnerError::Input`] naming an unknown key or a value of the wrong type.
+/// [`RunnerError::Input`] naming an unknown key, a value of the wrong type, or a key
+/// `kind` does not read ([`pdmrl_agents::TrainerKind::uses_option`]).
 pub fn resolve_trainer(
     kind: pdmrl_agents::TrainerKind,
     overrides: &toml::Table,
@@ -122,7 +123,16 @@ pub fn resolve_trainer(
             "`trainer.kind` is not allowed here: choose the trainer with --trainer".into(),
         ));
     }
-    overlay(&TrainerConfig::new(kind), overrides, "trainer settings")
+    let config = overlay(&TrainerConfig::new(kind), overrides, "trainer settings")?;
+    let mut keys = Vec::new();
+    crate::experiment::leaves(overrides, "", &mut keys);
+    if let Some((key, _)) = keys.iter().find(|(k, _)| !kind.uses_option(k)) {
+        return Err(RunnerError::Input(format!(
+            "trainer `{}` does not read `trainer.{key}` (bp and frozen read no trainer option, pdm all but guidance.*): it would change nothing",
+            kind.name()
+        )));
+    }
+    Ok(config)
 }
 
 impl RunConfig {

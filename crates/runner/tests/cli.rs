@@ -197,7 +197,7 @@ fn bad_settings_are_rejected_before_a_folder_is_made() {
         ("run.foo=1", &["unknown key `foo` in [run]"][..]),
         (
             "trainer.pdm.pairs={sampled={k=100000}}",
-            &["trainer.pdm.pairs.sampled.k", "below the minibatch size"][..],
+            &["trainer `bp` does not read `trainer.pdm.pairs.sampled.k`"][..],
         ),
         ("run=3", &["--set run=3 is not a key"][..]),
         (
@@ -227,6 +227,8 @@ fn continuous_run_resumes_and_evaluates_from_the_command_line() {
         "train",
         "--env",
         "Pendulum-v1",
+        "--trainer",
+        "pdm",
         "--total-steps",
         "8192",
         "--seed",
