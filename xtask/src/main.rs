@@ -170,8 +170,9 @@ fn figures(only: &[String]) -> Result<()> {
     let root = workspace_root();
     let results = root.join("results");
     let registry = pdmrl_agents::pdmrl_envs::Registry::with_builtins();
-    for config in select_configs(&root, false, only)? {
-        let experiment = pdmrl_runner::experiment::Experiment::from_file(&config)?;
+    let configs = select_configs(&root, false, only)?;
+    for config in &configs {
+        let experiment = pdmrl_runner::experiment::Experiment::from_file(config)?;
         let runs = experiment.plan(&registry)?;
         let (summary, figures) = write_report(&experiment, &runs, &results)
             .with_context(|| format!("reporting `{}`", config.display()))?;
@@ -190,7 +191,7 @@ fn figures(only: &[String]) -> Result<()> {
             eprintln!("  figure:  {}", f.display());
         }
     }
-    fill_study(&root, &select_configs(&root, false, only)?)?;
+    fill_study(&root, &configs)?;
     if only.is_empty() && root.join("results/memory/memory_vs_depth.csv").is_file() {
         for f in memory::figure(&root)? {
             eprintln!("memory figure: {}", f.display());
