@@ -276,6 +276,7 @@ impl SyncVectorEnv {
         for slot in &mut out.final_observations {
             if let Some(buffer) = slot.take()
                 && buffer.len() == obs_dim
+                && buffer.is_standard_layout()
             {
                 self.spare.push(buffer);
             }
@@ -288,19 +289,19 @@ impl SyncVectorEnv {
         out.truncated.clear();
         out.final_observations.clear();
         out.infos.clear();
-        let rows = out
-            .observations
-            .as_slice_mut()
-            .expect("standard layout (checked above)")
-            .chunks_exact_mut(obs_dim);
-        for (i, ((env, action), row)) in self.envs.iter_mut().zip(actions).zip(rows).enumerate() {
+        let rows = out.observations.rows_mut();
+        for (i, ((env, action), mut row)) in self.envs.iter_mut().zip(actions).zip(rows).enumerate()
+        {
+            let row = row
+                .as_slice_mut()
+                .expect("rows of a standard-layout array are contiguous");
             let step = env
                 .step_into(action, row)
                 .map_err(|e| length_error(&**env, i, e))?;
             let final_observation = if step.terminated || step.truncated {
                 let mut last = self.spare.pop().expect("one spare buffer per copy");
                 last.as_slice_mut()
-                    .expect("a fresh Array1 is contiguous")
+                    .expect("spare buffers are contiguous (checked when taken back)")
                     .copy_from_slice(row);
                 env.reset_into(None, row)
                     .map_err(|e| length_error(&**env, i, e))?;
