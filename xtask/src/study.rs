@@ -13,7 +13,7 @@
 //! iteration).
 
 use anyhow::{Context, Result, bail};
-use pdmrl_runner::aggregate::{evaluation_stats, iqm_ci};
+use pdmrl_runner::aggregate::{evaluation_stats, iqm_ci, of_env};
 use pdmrl_runner::experiment::{Experiment, summaries};
 use pdmrl_runner::stats;
 use std::fmt::Write as _;
@@ -225,24 +225,13 @@ fn table(
     );
     let mut rows = 0;
     for env in &experiment.envs {
-        let of_env: Vec<_> = done
-            .iter()
-            .filter(|(r, _)| &r.config.env_id == env)
-            .cloned()
-            .collect();
+        let of_env = of_env(&done, env);
         let groups = evaluation_stats(&of_env, &dir)?;
         for g in &groups {
             let (iqm, lo, hi) = iqm_ci(&g.finals);
-            let p = |label: &str| {
-                groups
-                    .iter()
-                    .find(|b| b.label == label)
-                    .map_or("–".to_string(), |b| {
-                        format!(
-                            "{:.2}",
-                            stats::probability_of_improvement(&g.finals, &b.finals)
-                        )
-                    })
+            let p = |label: &str| match g.p_over(&groups, label) {
+                p if p.is_nan() => "–".to_string(),
+                p => format!("{p:.2}"),
             };
             let layers: Vec<_> = of_env
                 .iter()

@@ -162,16 +162,6 @@ pub enum LocalLrSchedule {
     Linear,
 }
 
-impl LocalLrSchedule {
-    /// The name used in configs.
-    pub fn name(self) -> &'static str {
-        match self {
-            LocalLrSchedule::Constant => "constant",
-            LocalLrSchedule::Linear => "linear",
-        }
-    }
-}
-
 /// Trainer options.
 ///
 /// `local_lr_schedule` and `local_until` are left out of the serialized config at their

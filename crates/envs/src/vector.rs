@@ -223,14 +223,7 @@ impl SyncVectorEnv {
     /// observation of the wrong length), the copies before it have been stepped: the error
     /// is returned and the vector env must be reset before the next step.
     pub fn step(&mut self, actions: &[Action]) -> Result<VectorStep, EnvError> {
-        let mut out = VectorStep {
-            observations: Array2::zeros((self.envs.len(), self.obs_dim)),
-            rewards: Vec::new(),
-            terminated: Vec::new(),
-            truncated: Vec::new(),
-            final_observations: Vec::new(),
-            infos: Vec::new(),
-        };
+        let mut out = VectorStep::default();
         self.step_into(actions, &mut out)?;
         Ok(out)
     }

@@ -215,6 +215,28 @@ pub struct GroupEvaluations {
     pub late_std: Vec<f64>,
 }
 
+impl GroupEvaluations {
+    /// The probability of improvement of this group over the group labelled `label` among
+    /// `groups` ([`stats::probability_of_improvement`] of their final returns); NaN if
+    /// there is no such group.
+    pub fn p_over(&self, groups: &[GroupEvaluations], label: &str) -> f64 {
+        groups
+            .iter()
+            .find(|b| b.label == label)
+            .map_or(f64::NAN, |b| {
+                stats::probability_of_improvement(&self.finals, &b.finals)
+            })
+    }
+}
+
+/// The runs of `done` on the env `env`, in their order.
+pub fn of_env(done: &[(PlannedRun, Summary)], env: &str) -> Vec<(PlannedRun, Summary)> {
+    done.iter()
+        .filter(|(r, _)| r.config.env_id == env)
+        .cloned()
+        .collect()
+}
+
 /// Per group (in the order labels first appear), the evaluation statistics of its runs;
 /// runs without evaluations are left out, and groups with none.
 ///
@@ -312,15 +334,10 @@ fn format_robust(groups: &[GroupEvaluations]) -> (String, String) {
     for g in groups {
         let (trainer, f, drops, late) = (&g.label, &g.finals, &g.drops, &g.late_std);
         let (_, lo, hi) = iqm_ci(f);
-        let p_over = |label: &str| {
-            groups
-                .iter()
-                .find(|b| b.label == label)
-                .map_or(f64::NAN, |b| {
-                    stats::probability_of_improvement(f, &b.finals)
-                })
-        };
-        let (p, p_frozen) = (p_over(&g.baseline), p_over(&g.frozen_baseline));
+        let (p, p_frozen) = (
+            g.p_over(groups, &g.baseline),
+            g.p_over(groups, &g.frozen_baseline),
+        );
         let shown = |p: f64| {
             if p.is_nan() {
                 "–".to_string()

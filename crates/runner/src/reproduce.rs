@@ -214,11 +214,7 @@ pub fn write_report(
     let (mut curves, mut finals, mut drops, mut late, mut depth) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for env in &experiment.envs {
-        let runs: Vec<_> = done
-            .iter()
-            .filter(|(r, _)| &r.config.env_id == env)
-            .cloned()
-            .collect();
+        let runs = crate::aggregate::of_env(&done, env);
         if runs.is_empty() {
             let _ = writeln!(md, "## {env}\n\nNo complete run yet.\n");
             continue;
