@@ -28,7 +28,8 @@ use crate::mlp::{Mlp, MlpWorkspace};
 use crate::normalizer::{ObsNormalizer, RewardNormalizer};
 use crate::policy::{Actions, PolicyKind, log_prob_entropy, sample_actions};
 use crate::trainer::{
-    ActorCritic, GuidanceSignal, HeadGrads, LayerStats, TrainerConfig, TrainerKind,
+    ActorCritic, FeatureScale, GuidanceSignal, HeadGrads, LayerStats, LocalState, TrainerConfig,
+    TrainerKind,
 };
 use ndarray::{Array1, Array2, ArrayView2, Axis, s};
 use pdmrl_envs::{Action, RunningMeanStd, Space, SyncVectorEnv, VectorStep};
@@ -493,9 +494,10 @@ impl Agent {
         let mut sums = LossSums::default();
         let mut actor_layers = LayerSums::default();
         let mut critic_layers = LayerSums::default();
-        'epochs: for _epoch in 0..c.update_epochs {
+        'epochs: for epoch in 0..c.update_epochs {
             inds.shuffle(&mut self.shuffle_rng);
             for (k, &(lo, hi)) in bounds.iter().enumerate() {
+                self.model.set_position(epoch, k);
                 let mb = &inds[lo..hi];
                 let mb_obs = b_obs.select(Axis(0), mb);
                 let mb_actions = match &b_actions {
@@ -1217,25 +1219,23 @@ impl Agent {
     pub fn checkpoint(&self) -> Checkpoint {
         let mut state = Vec::new();
         let mut optimiser_steps = Vec::new();
-        for (name, adam) in self
+        for (name, optimiser) in self
             .model
             .optimiser_names()
             .into_iter()
             .zip(self.model.optimisers())
         {
-            optimiser_steps.push((name.clone(), adam.steps()));
-            let (m, v) = adam.moments();
-            for (j, (m, v)) in m.iter().zip(v).enumerate() {
-                state.push(NamedTensor::f32(
-                    format!("optim.{name}.{j}.exp_avg"),
-                    vec![m.len()],
-                    m.clone(),
-                ));
-                state.push(NamedTensor::f32(
-                    format!("optim.{name}.{j}.exp_avg_sq"),
-                    vec![v.len()],
-                    v.clone(),
-                ));
+            optimiser_steps.push((name.clone(), optimiser.steps()));
+            let buffers = optimiser.state();
+            let tensors = buffers.first().map_or(0, |(_, b)| b.len());
+            for j in 0..tensors {
+                for (what, b) in &buffers {
+                    state.push(NamedTensor::f32(
+                        format!("optim.{name}.{j}.{what}"),
+                        vec![b[j].len()],
+                        b[j].clone(),
+                    ));
+                }
             }
         }
         let mat = |name: String, a: &Array2<f32>| {
@@ -1288,6 +1288,31 @@ impl Agent {
             ] {
                 for (k, o) in outs.iter().enumerate() {
                     state.push(mat(format!("probe.{net}.{}", k + 1), o));
+                }
+            }
+        }
+        if let Some(states) = self.model.local_states() {
+            for (net, st) in ["actor", "critic"].into_iter().zip(states) {
+                for (k, layer) in st.fast.iter().flatten().enumerate() {
+                    state.push(mat(
+                        format!("local.{net}.fast.{}.weight", k + 1),
+                        &layer.weight,
+                    ));
+                    state.push(NamedTensor::f32(
+                        format!("local.{net}.fast.{}.bias", k + 1),
+                        vec![layer.bias.len()],
+                        layer.bias.to_vec(),
+                    ));
+                }
+                if !st.scales.is_empty() {
+                    state.push(NamedTensor::f32(
+                        format!("local.{net}.feature_scales"),
+                        vec![st.scales.len(), 2],
+                        st.scales
+                            .iter()
+                            .flat_map(|c| [c.initial, c.running])
+                            .collect(),
+                    ));
                 }
             }
         }
@@ -1372,6 +1397,9 @@ impl Agent {
         if let Some(n) = &mut self.reward_norm {
             n.stats = rms("return_rms", 1)?;
         }
+        if let Some(states) = self.local_states_of(ckpt)? {
+            self.model.set_local_states(states)?;
+        }
         if let Some(p) = self.model.first_non_finite() {
             return Err(AgentError::Checkpoint(format!(
                 "non-finite parameter in {} of the {} network",
@@ -1379,6 +1407,49 @@ impl Agent {
             )));
         }
         Ok(())
+    }
+
+    /// The local trainer's state of actor and critic (fast layers of `feature_ema`, running
+    /// scales of `scale_features`) read from a checkpoint, shaped as this agent's; `None`
+    /// under `bp`.
+    ///
+    /// # Errors
+    /// [`AgentError::Checkpoint`] naming a missing or misshapen tensor.
+    fn local_states_of(&self, ckpt: &Checkpoint) -> Result<Option<[LocalState; 2]>, AgentError> {
+        let Some(current) = self.model.local_states() else {
+            return Ok(None);
+        };
+        let mut out = [LocalState::default(), LocalState::default()];
+        for ((net, now), dst) in ["actor", "critic"].into_iter().zip(current).zip(&mut out) {
+            if let Some(fast) = &now.fast {
+                let mut layers = Vec::with_capacity(fast.len());
+                for (k, layer) in fast.iter().enumerate() {
+                    let (d_in, d_out) = layer.weight.dim();
+                    let mut l = layer.clone();
+                    let w = ckpt.f32(
+                        &format!("local.{net}.fast.{}.weight", k + 1),
+                        &[d_in, d_out],
+                    )?;
+                    l.weight = Array2::from_shape_vec((d_in, d_out), w).expect("checked shape");
+                    let b = ckpt.f32(&format!("local.{net}.fast.{}.bias", k + 1), &[d_out])?;
+                    l.bias = Array1::from(b);
+                    layers.push(l);
+                }
+                dst.fast = Some(layers);
+            }
+            if !now.scales.is_empty() {
+                let n = now.scales.len();
+                let v = ckpt.f32(&format!("local.{net}.feature_scales"), &[n, 2])?;
+                dst.scales = v
+                    .chunks(2)
+                    .map(|c| FeatureScale {
+                        initial: c[0],
+                        running: c[1],
+                    })
+                    .collect();
+            }
+        }
+        Ok(Some(out))
     }
 
     /// Continues a run from a checkpoint: `self` must be freshly built with the run's
@@ -1480,19 +1551,15 @@ impl Agent {
             .map(|(k, v)| (k.as_str(), *v))
             .collect();
         let names = self.model.optimiser_names();
-        for (name, adam) in names.into_iter().zip(self.model.optimisers_mut()) {
+        for (name, optimiser) in names.into_iter().zip(self.model.optimisers_mut()) {
             let step = *steps
                 .get(name.as_str())
                 .ok_or_else(|| AgentError::Checkpoint(format!("optimiser `{name}` is missing")))?;
-            let sizes: Vec<usize> = adam.moments().0.iter().map(Vec::len).collect();
-            let mut ms = Vec::new();
-            let mut vs = Vec::new();
-            for (j, len) in sizes.iter().enumerate() {
-                ms.push(ckpt.f32(&format!("optim.{name}.{j}.exp_avg"), &[*len])?);
-                vs.push(ckpt.f32(&format!("optim.{name}.{j}.exp_avg_sq"), &[*len])?);
-            }
-            adam.restore(step, ms, vs)?;
+            optimiser.restore_with::<AgentError>(step, &mut |what, j, len| {
+                ckpt.f32(&format!("optim.{name}.{j}.{what}"), &[len])
+            })?;
         }
+
         // RNGs.
         let rng = |s: &RngState| s.restore().map_err(AgentError::Checkpoint);
         self.sample_rng = rng(&m.sample_rng)?;

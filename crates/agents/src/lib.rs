@@ -33,7 +33,7 @@ pub mod trainer;
 // Types that appear in this crate's public API, re-exported for users of this crate alone.
 pub use ndarray;
 pub use pdmrl_envs;
-pub use pdmrl_local_loss::{LocalLossError, Metric, Normalize, Pairs, PdmOptions, Target};
+pub use pdmrl_local_loss::{LocalLossError, MdsLoss, Metric, Normalize, Pairs, PdmOptions, Target};
 pub use pdmrl_tensor::Activation;
 
 pub use agent::{
@@ -48,6 +48,7 @@ pub use loss::{AlgoLoss, LossBatch, LossCoefs, PolicyObjective, algo_loss, norma
 pub use mlp::{Mlp, MlpWorkspace};
 pub use policy::{Actions, ActionsView, PolicyKind};
 pub use trainer::{
-    ActorCritic, Features, GuidanceConfig, GuidanceSignal, HeadGrads, HeadLoss, HeadOutputs,
-    LayerStats, LocalLrSchedule, NonFiniteParameter, TrainerConfig, TrainerKind, UpdateReport,
+    ActorCritic, FeatureScale, Features, GuidanceConfig, GuidanceSignal, HeadGrads, HeadLoss,
+    HeadOutputs, LayerStats, LocalLrSchedule, LocalOptimizer, LocalState, LocalSteps,
+    NonFiniteParameter, TrainerConfig, TrainerKind, UpdateReport,
 };

@@ -14,6 +14,11 @@ pub struct Mlp {
     pub hidden: Vec<Dense<f32>>,
     /// Output head `[d_L] -> [d_out]`, identity activation.
     pub head: Dense<f32>,
+    /// Multipliers of the hidden layers' outputs, one per hidden layer, applied after the
+    /// activation in every forward pass (the `scale_features` option of the local
+    /// trainers); empty (the default) multiplies by nothing. [`Mlp::forward_cached`] and
+    /// [`Mlp::backward`] (backprop) do not support them.
+    pub feature_scales: Vec<f32>,
 }
 
 /// Gradients of every layer of an [`Mlp`], in the order of [`Mlp::hidden`], then the head.
@@ -60,7 +65,11 @@ impl Mlp {
             d = h;
         }
         let head = Dense::orthogonal(d, outputs, head_gain, Activation::Identity, rng);
-        Mlp { hidden, head }
+        Mlp {
+            hidden,
+            head,
+            feature_scales: Vec::new(),
+        }
     }
 
     /// Inference: `x: [batch, d_0] -> [batch, d_out]`, keeping no activations.
@@ -89,6 +98,9 @@ impl Mlp {
             let (done, rest) = workspace.outputs.split_at_mut(l);
             let input = done.last().map_or(x, |h| h.view());
             layer.forward_into(input, &mut rest[0]);
+            if let Some(&c) = self.feature_scales.get(l) {
+                rest[0].mapv_inplace(|v| v * c);
+            }
         }
         workspace.outputs[layers - 1].view()
     }
@@ -97,15 +109,27 @@ impl Mlp {
     /// no hidden layer).
     pub fn features(&self, x: ArrayView2<f32>) -> Array2<f32> {
         let mut x = x.to_owned();
-        for layer in &self.hidden {
+        for (l, layer) in self.hidden.iter().enumerate() {
             x = layer.forward(x.view());
+            self.scale(l, &mut x);
         }
         x
+    }
+
+    /// Multiplies the output of hidden layer `l` by its feature multiplier, if any.
+    fn scale(&self, l: usize, h: &mut Array2<f32>) {
+        if let Some(&c) = self.feature_scales.get(l) {
+            h.mapv_inplace(|v| v * c);
+        }
     }
 
     /// Forward pass that keeps every activation for backprop: returns
     /// `[X_0, X_1, ..., X_L, Y]` (input, each hidden output, head output).
     pub fn forward_cached(&self, x: ArrayView2<f32>) -> Vec<Array2<f32>> {
+        debug_assert!(
+            self.feature_scales.is_empty(),
+            "backprop does not support feature multipliers"
+        );
         let mut acts = Vec::with_capacity(self.hidden.len() + 2);
         acts.push(x.to_owned());
         for layer in self.layers() {
@@ -148,9 +172,10 @@ impl Mlp {
     /// The output of every hidden layer, `[X_1, ..., X_L]`, each `[batch, d_l]`.
     pub fn hidden_outputs(&self, x: ArrayView2<f32>) -> Vec<Array2<f32>> {
         let mut outs: Vec<Array2<f32>> = Vec::with_capacity(self.hidden.len());
-        for layer in &self.hidden {
+        for (l, layer) in self.hidden.iter().enumerate() {
             let input = outs.last().map_or(x, |h| h.view());
-            let next = layer.forward(input);
+            let mut next = layer.forward(input);
+            self.scale(l, &mut next);
             outs.push(next);
         }
         outs

@@ -18,7 +18,9 @@ use crate::error::AgentError;
 use crate::mlp::{Mlp, layer_grads, layer_params, param_sizes};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use pdmrl_local_loss::{LocalRule, Pdm, PdmOptions, Target};
-use pdmrl_tensor::{Activation, Adam, AdamConfig, clip_grad_norm, derive_seed};
+use pdmrl_tensor::{
+    Activation, AdamConfig, Dense, Optimiser, SgdConfig, clip_grad_norm, derive_seed,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -162,9 +164,44 @@ pub enum LocalLrSchedule {
     Linear,
 }
 
+/// The optimiser of each hidden layer under a local trainer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LocalOptimizer {
+    /// Adam (PyTorch's; `local_adam_eps`): steps of about `local_lr` whatever the size of
+    /// the gradient. **\[choice\]** docs/method.md default.
+    #[default]
+    Adam,
+    /// SGD (PyTorch's, with `local_momentum`): steps that scale with the gradient, so a
+    /// layer whose loss is nearly satisfied moves little.
+    Sgd,
+}
+
+/// When the local rule steps the hidden layers within an iteration (PPO: `update_epochs`
+/// epochs of `num_minibatches` minibatches; A2C and REINFORCE: one minibatch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LocalSteps {
+    /// On every minibatch of every epoch (docs/method.md default).
+    #[default]
+    Minibatch,
+    /// Once per epoch, on its first minibatch.
+    Epoch,
+    /// Once per iteration, on the first minibatch of the first epoch: the same minibatch
+    /// size as the other modes, so only the number of steps differs (the collection's
+    /// forward passes see `num_envs` rows at a time, too few pairs for a distance loss, and
+    /// a step there would change the policy in the middle of its own rollout).
+    Iteration,
+}
+
+/// EMA rate of the running feature scale of `scale_features` (BatchNorm's default
+/// momentum): `running = (1 - rate) running + rate * current`.
+pub const FEATURE_SCALE_RATE: f64 = 0.1;
+
 /// Trainer options.
 ///
-/// `local_lr_schedule` and `local_until` are left out of the serialized config at their
+/// `local_lr_schedule`, `local_until`, `local_optimizer`, `local_momentum`, `local_steps`,
+/// `scale_features` and `feature_ema` are left out of the serialized config at their
 /// defaults, so configs written before they existed keep their run ids.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -183,8 +220,35 @@ pub struct TrainerConfig {
     /// and only the heads learn ("PDM first, then frozen"). Default 1: the whole run.
     #[serde(skip_serializing_if = "is_whole_run")]
     pub local_until: f64,
-    /// Epsilon of the hidden layers' Adam (PyTorch's default 1e-8).
+    /// Epsilon of the hidden layers' Adam (PyTorch's default 1e-8; read by
+    /// `local_optimizer = "adam"` only).
     pub local_adam_eps: f64,
+    /// Optimiser of the hidden layers (ours: `adam`, docs/method.md).
+    #[serde(skip_serializing_if = "is_default")]
+    pub local_optimizer: LocalOptimizer,
+    /// Momentum of the hidden layers' SGD, in [0, 1) (PyTorch's default 0; read by
+    /// `local_optimizer = "sgd"` only).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub local_momentum: f64,
+    /// When the local rule steps within an iteration (ours: `minibatch`).
+    #[serde(skip_serializing_if = "is_default")]
+    pub local_steps: LocalSteps,
+    /// Scale-normalised features: the next layer and the heads see each hidden layer's
+    /// output multiplied by `s_0 / s`, where `s` is a running estimate (EMA, rate
+    /// [`FEATURE_SCALE_RATE`], updated whenever the layer is trained) of the
+    /// root-mean-square pairwise distance of its outputs over a minibatch and `s_0` its
+    /// first value: a layer that shrinks its outputs (which the scale-free loss allows)
+    /// passes on features of its initial scale. At the first update the network is the
+    /// `frozen` one. Default false.
+    #[serde(skip_serializing_if = "is_false")]
+    pub scale_features: bool,
+    /// A slow copy: the next layer, the heads and the policy read an exponential moving
+    /// average of each hidden layer's parameters with this decay in [0, 1)
+    /// (`slow = decay * slow + (1 - decay) * fast` after each local step), while the local
+    /// rule trains the fast parameters; 0 (default) reads the trained parameters
+    /// themselves.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub feature_ema: f64,
     /// Features the next layer and the heads see (`pre_update` or `post_update`).
     pub features: Features,
     /// Reward guidance, used by `pdm_guided`.
@@ -202,6 +266,11 @@ impl Default for TrainerConfig {
             local_lr_schedule: LocalLrSchedule::Constant,
             local_until: 1.0,
             local_adam_eps: 1e-8,
+            local_optimizer: LocalOptimizer::Adam,
+            local_momentum: 0.0,
+            local_steps: LocalSteps::Minibatch,
+            scale_features: false,
+            feature_ema: 0.0,
             features: Features::PreUpdate,
             guidance: GuidanceConfig::default(),
             pdm: PdmOptions::default(),
@@ -217,11 +286,39 @@ fn is_whole_run(f: &f64) -> bool {
     *f == 1.0
 }
 
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+fn is_zero(f: &f64) -> bool {
+    *f == 0.0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 impl TrainerConfig {
     /// Default options for `kind`.
     pub fn new(kind: TrainerKind) -> Self {
         TrainerConfig {
             kind,
+            ..TrainerConfig::default()
+        }
+    }
+
+    /// A config whose serialized form holds every key: each option that is left out at
+    /// its default set to another value (what an experiment file's `[trainer]` section
+    /// accepts is the top-level keys of its serialized form). Not a config to train with.
+    pub fn with_every_key() -> Self {
+        TrainerConfig {
+            local_lr_schedule: LocalLrSchedule::Linear,
+            local_until: 0.5,
+            local_optimizer: LocalOptimizer::Sgd,
+            local_momentum: 0.5,
+            local_steps: LocalSteps::Epoch,
+            scale_features: true,
+            feature_ema: 0.5,
             ..TrainerConfig::default()
         }
     }
@@ -294,6 +391,38 @@ impl TrainerConfig {
                 "must be finite and > 0",
             );
         }
+        if !(0.0..1.0).contains(&self.local_momentum) {
+            return bad(
+                "trainer.local_momentum",
+                self.local_momentum,
+                "must be in [0, 1)",
+            );
+        }
+        let d = TrainerConfig::default();
+        match self.local_optimizer {
+            LocalOptimizer::Adam if self.local_momentum != d.local_momentum => {
+                return bad(
+                    "trainer.local_momentum",
+                    self.local_momentum,
+                    "is read by local_optimizer = \"sgd\" only (this config uses adam)",
+                );
+            }
+            LocalOptimizer::Sgd if self.local_adam_eps != d.local_adam_eps => {
+                return bad(
+                    "trainer.local_adam_eps",
+                    self.local_adam_eps,
+                    "is read by local_optimizer = \"adam\" only (this config uses sgd)",
+                );
+            }
+            _ => {}
+        }
+        if !(0.0..1.0).contains(&self.feature_ema) {
+            return bad(
+                "trainer.feature_ema",
+                self.feature_ema,
+                "must be in [0, 1) (the decay of the slow copy; 0 = off)",
+            );
+        }
         let w = self.guidance.weight;
         if !(w > 0.0 && w <= 1.0) {
             return bad(
@@ -362,44 +491,140 @@ fn build_state(
             let mut sizes = param_sizes(actor.layers().chain(critic.layers()));
             sizes.extend(&extra);
             State::Backprop {
-                adam: Adam::new(head_cfg, &sizes)?,
+                adam: Optimiser::adam(head_cfg, &sizes)?,
             }
         }
         TrainerKind::Pdm | TrainerKind::PdmGuided | TrainerKind::Frozen => {
-            let local_cfg = AdamConfig {
-                lr: config.local_lr,
-                eps: config.local_adam_eps,
-                ..AdamConfig::default()
+            let local = |sizes: &[usize]| -> Result<Optimiser<f32>, AgentError> {
+                Ok(match config.local_optimizer {
+                    LocalOptimizer::Adam => Optimiser::adam(
+                        AdamConfig {
+                            lr: config.local_lr,
+                            eps: config.local_adam_eps,
+                            ..AdamConfig::default()
+                        },
+                        sizes,
+                    )?,
+                    LocalOptimizer::Sgd => Optimiser::sgd(
+                        SgdConfig {
+                            lr: config.local_lr,
+                            momentum: config.local_momentum,
+                        },
+                        sizes,
+                    )?,
+                })
             };
-            let per_layer = |net: &Mlp| -> Result<Vec<Adam<f32>>, AgentError> {
+            let per_layer = |net: &Mlp| -> Result<Vec<Optimiser<f32>>, AgentError> {
                 net.hidden
                     .iter()
-                    .map(|l| Adam::new(local_cfg, &param_sizes([l])).map_err(AgentError::from))
+                    .map(|l| local(&param_sizes([l])))
                     .collect()
             };
             let mut sizes = param_sizes([&actor.head, &critic.head]);
             sizes.extend(&extra);
+            let trains = config.kind.trains_locally();
+            let fast = |net: &Mlp| (trains && config.feature_ema > 0.0).then(|| net.hidden.clone());
+            let scales = |net: &Mlp| {
+                if trains && config.scale_features {
+                    vec![FeatureScale::default(); net.hidden.len()]
+                } else {
+                    Vec::new()
+                }
+            };
             State::Local {
-                heads: Adam::new(head_cfg, &sizes)?,
+                heads: Optimiser::adam(head_cfg, &sizes)?,
                 actor_hidden: per_layer(actor)?,
                 critic_hidden: per_layer(critic)?,
-                train_hidden: config.kind.trains_locally(),
+                train_hidden: trains,
+                step_now: true,
+                actor_local: LocalState {
+                    fast: fast(actor),
+                    scales: scales(actor),
+                },
+                critic_local: LocalState {
+                    fast: fast(critic),
+                    scales: scales(critic),
+                },
             }
         }
     })
 }
 
+/// The running scale of one hidden layer's outputs (`scale_features`): the first value
+/// `initial` and the running estimate `running` of the root-mean-square pairwise distance
+/// of its outputs over a minibatch (0 before the first measurement).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct FeatureScale {
+    /// The first measured scale `s_0`.
+    pub initial: f32,
+    /// The running estimate `s`.
+    pub running: f32,
+}
+
+impl FeatureScale {
+    /// The multiplier `s_0 / s` of the layer's outputs (1 before the first measurement).
+    pub fn multiplier(&self) -> f32 {
+        if self.running > 0.0 && self.initial > 0.0 {
+            self.initial / self.running
+        } else {
+            1.0
+        }
+    }
+
+    /// Folds in the scale of a minibatch of outputs `h: [batch, d]`: the root-mean-square
+    /// pairwise distance `sqrt(2 sum_f var_f)` (population variances over the rows).
+    /// A zero or non-finite value (identical rows) is skipped.
+    fn update(&mut self, h: ArrayView2<f32>) {
+        let n = h.nrows().max(1) as f64;
+        let mut total = 0.0f64;
+        for col in h.columns() {
+            let mean = col.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+            total += col
+                .iter()
+                .map(|&v| (f64::from(v) - mean).powi(2))
+                .sum::<f64>()
+                / n;
+        }
+        let current = (2.0 * total).sqrt() as f32;
+        if !(current > 0.0 && current.is_finite()) {
+            return;
+        }
+        if self.initial == 0.0 {
+            self.initial = current;
+            self.running = current;
+        } else {
+            let rate = FEATURE_SCALE_RATE as f32;
+            self.running = (1.0 - rate) * self.running + rate * current;
+        }
+    }
+}
+
+/// What a local trainer keeps per network beyond the optimisers.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LocalState {
+    /// `feature_ema > 0`: the fast hidden layers the local rule trains (the network's own
+    /// `hidden` layers are then the slow copy the rest of the agent reads).
+    pub fast: Option<Vec<Dense<f32>>>,
+    /// `scale_features`: one running scale per hidden layer (empty when off).
+    pub scales: Vec<FeatureScale>,
+}
+
 enum State {
     /// One Adam over every parameter: actor layers, critic layers, then the log-std
     /// (CleanRL uses one optimiser over `agent.parameters()`).
-    Backprop { adam: Adam<f32> },
+    Backprop { adam: Optimiser<f32> },
     /// The heads (actor head, critic head, log-std) share one Adam; each hidden layer has
-    /// its own (if trained).
+    /// its own optimiser (if trained).
     Local {
-        heads: Adam<f32>,
-        actor_hidden: Vec<Adam<f32>>,
-        critic_hidden: Vec<Adam<f32>>,
+        heads: Optimiser<f32>,
+        actor_hidden: Vec<Optimiser<f32>>,
+        critic_hidden: Vec<Optimiser<f32>>,
+        /// Whether the hidden layers train at all at this point of the run.
         train_hidden: bool,
+        /// Whether the next minibatch steps them (`local_steps`).
+        step_now: bool,
+        actor_local: LocalState,
+        critic_local: LocalState,
     },
 }
 
@@ -512,6 +737,11 @@ impl ActorCritic {
     ) -> Result<Self, AgentError> {
         config.check()?;
         let state = build_state(&config, &actor, &critic, None, lr, adam_eps)?;
+        let (mut actor, mut critic) = (actor, critic);
+        if config.scale_features && config.kind.trains_locally() {
+            actor.feature_scales = vec![1.0; actor.hidden.len()];
+            critic.feature_scales = vec![1.0; critic.hidden.len()];
+        }
         Ok(ActorCritic {
             actor,
             critic,
@@ -545,8 +775,10 @@ impl ActorCritic {
             });
         }
         let head = match &self.state {
-            State::Backprop { adam } => *adam.config(),
-            State::Local { heads, .. } => *heads.config(),
+            State::Backprop { adam: h } | State::Local { heads: h, .. } => match h {
+                Optimiser::Adam(a) => *a.config(),
+                Optimiser::Sgd(_) => unreachable!("heads step with Adam"),
+            },
         };
         self.state = build_state(
             &self.config,
@@ -579,7 +811,7 @@ impl ActorCritic {
 
     /// Every optimiser of the trainer, in a fixed order (see
     /// [`ActorCritic::optimiser_names`]).
-    pub fn optimisers(&self) -> Vec<&Adam<f32>> {
+    pub fn optimisers(&self) -> Vec<&Optimiser<f32>> {
         match &self.state {
             State::Backprop { adam } => vec![adam],
             State::Local {
@@ -595,7 +827,7 @@ impl ActorCritic {
     }
 
     /// The optimisers, mutably, in the same order.
-    pub fn optimisers_mut(&mut self) -> Vec<&mut Adam<f32>> {
+    pub fn optimisers_mut(&mut self) -> Vec<&mut Optimiser<f32>> {
         match &mut self.state {
             State::Backprop { adam } => vec![adam],
             State::Local {
@@ -663,6 +895,81 @@ impl ActorCritic {
         match &mut self.state {
             State::Backprop { adam } => adam.set_lr(lr),
             State::Local { heads, .. } => heads.set_lr(lr),
+        }
+    }
+
+    /// The local state of the actor's and the critic's hidden layers (fast copies and
+    /// running scales; empty unless `feature_ema` or `scale_features`).
+    pub fn local_states(&self) -> Option<[&LocalState; 2]> {
+        match &self.state {
+            State::Local {
+                actor_local,
+                critic_local,
+                ..
+            } => Some([actor_local, critic_local]),
+            State::Backprop { .. } => None,
+        }
+    }
+
+    /// Restores the local state of the actor's and the critic's hidden layers (from a
+    /// checkpoint) and sets the networks' feature multipliers from the scales.
+    ///
+    /// # Errors
+    /// [`AgentError::Checkpoint`] if the layers or scales do not fit this trainer's.
+    pub fn set_local_states(&mut self, states: [LocalState; 2]) -> Result<(), AgentError> {
+        let State::Local {
+            actor_local,
+            critic_local,
+            ..
+        } = &mut self.state
+        else {
+            return Err(AgentError::Checkpoint(
+                "local-trainer state given to a bp trainer".into(),
+            ));
+        };
+        let [a, c] = states;
+        for (name, now, new) in [("actor", &*actor_local, &a), ("critic", &*critic_local, &c)] {
+            let shapes = |s: &LocalState| {
+                (
+                    s.fast
+                        .as_ref()
+                        .map(|f| f.iter().map(|l| l.weight.dim()).collect::<Vec<_>>()),
+                    s.scales.len(),
+                )
+            };
+            if shapes(now) != shapes(new) {
+                return Err(AgentError::Checkpoint(format!(
+                    "the {name}'s local state (fast layers, feature scales) does not fit this trainer's"
+                )));
+            }
+        }
+        *actor_local = a;
+        *critic_local = c;
+        self.actor.feature_scales = actor_local
+            .scales
+            .iter()
+            .map(FeatureScale::multiplier)
+            .collect();
+        self.critic.feature_scales = critic_local
+            .scales
+            .iter()
+            .map(FeatureScale::multiplier)
+            .collect();
+        Ok(())
+    }
+
+    /// Tells a local trainer where the next [`ActorCritic::update`] falls within the
+    /// iteration (0-based epoch and minibatch), which decides by `local_steps` whether the
+    /// hidden layers step on it. Not calling it steps them on every update. A no-op under
+    /// `bp`.
+    pub fn set_position(&mut self, epoch: usize, minibatch: usize) {
+        let mode = self.config.local_steps;
+        if let State::Local { step_now, .. } = &mut self.state {
+            *step_now = match mode {
+                LocalSteps::Minibatch => true,
+                LocalSteps::Epoch => minibatch == 0,
+                LocalSteps::Iteration => epoch == 0 && minibatch == 0,
+            };
         }
     }
 
@@ -774,15 +1081,23 @@ impl ActorCritic {
                 actor_hidden,
                 critic_hidden,
                 train_hidden,
+                step_now,
+                actor_local,
+                critic_local,
             } => {
-                let train = *train_hidden && has_pairs;
+                let train = *train_hidden && *step_now && has_pairs;
                 let features = self.config.features;
+                let ema = self.config.feature_ema;
                 let (a_feat, a_stats) = local_forward(
                     &mut self.actor,
                     obs,
                     self.actor_rule.as_mut(),
                     guidance.0,
-                    train.then_some(actor_hidden.as_mut_slice()),
+                    train.then_some(LocalTraining {
+                        optimisers: actor_hidden,
+                        local: actor_local,
+                        ema,
+                    }),
                     features,
                     diagnose,
                 )?;
@@ -791,7 +1106,11 @@ impl ActorCritic {
                     obs,
                     self.critic_rule.as_mut(),
                     guidance.1,
-                    train.then_some(critic_hidden.as_mut_slice()),
+                    train.then_some(LocalTraining {
+                        optimisers: critic_hidden,
+                        local: critic_local,
+                        ema,
+                    }),
                     features,
                     diagnose,
                 )?;
@@ -856,10 +1175,20 @@ fn log_std_grad(log_std: Option<&Array1<f32>>, grad: Option<Array1<f32>>) -> Opt
     Some(g)
 }
 
+/// What a local trainer steps on one network: the optimisers of its hidden layers, its
+/// local state (fast copies, running scales) and the slow copy's decay.
+struct LocalTraining<'a> {
+    optimisers: &'a mut [Optimiser<f32>],
+    local: &'a mut LocalState,
+    ema: f64,
+}
+
 /// Forward pass of a local trainer through the hidden layers: each layer's output is
-/// computed, its local loss evaluated and (if `optimisers` is given) its parameters
-/// stepped at once. The next layer sees the output computed before the step
-/// (`Features::PreUpdate`) or recomputed after it (`Features::PostUpdate`). The rule's
+/// computed, its local loss evaluated and (if `training` is given) its parameters stepped
+/// at once. The next layer sees the output computed before the step
+/// (`Features::PreUpdate`) or recomputed after it (`Features::PostUpdate`), times the
+/// layer's feature multiplier (`scale_features`). With a slow copy (`feature_ema`) the
+/// rule sees and steps the fast layer, and the next layer reads the slow one. The rule's
 /// target comes from the layer's input or, if the rule asks for it, the observation.
 /// Only the current layer's input and output are alive at any time. Returns `X_L` and,
 /// if trained or `diagnose`, the stats.
@@ -868,40 +1197,76 @@ fn local_forward(
     obs: ArrayView2<f32>,
     rule: &mut dyn LocalRule<f32>,
     guidance: Option<ArrayView1<f32>>,
-    mut optimisers: Option<&mut [Adam<f32>]>,
+    mut training: Option<LocalTraining<'_>>,
     features: Features,
     diagnose: bool,
 ) -> Result<(Array2<f32>, Vec<LayerStats>), AgentError> {
-    let measure_stats = diagnose || optimisers.is_some();
+    let measure_stats = diagnose || training.is_some();
     let from_observation = rule.target() == Target::Observation;
     let mut stats = Vec::new();
     let mut x = obs.to_owned();
-    for (l, layer) in net.hidden.iter_mut().enumerate() {
-        let mut h = layer.forward(x.view());
+    for l in 0..net.hidden.len() {
+        let mut h = net.hidden[l].forward(x.view());
         if measure_stats {
             let target_input = if from_observation { obs } else { x.view() };
-            let out = rule.loss_and_grad(target_input, h.view(), guidance)?;
-            let saturated = saturated_fraction(h.view(), layer.activation);
-            if let Some(opts) = optimisers.as_deref_mut() {
-                let mut g = layer.backward(x.view(), h.view(), out.grad_output.view(), false);
+            // The layer the rule sees and steps: the fast copy, or the layer itself.
+            let fast_out = training
+                .as_ref()
+                .and_then(|t| t.local.fast.as_ref())
+                .map(|f| f[l].forward(x.view()));
+            let seen = fast_out.as_ref().unwrap_or(&h);
+            let out = rule.loss_and_grad(target_input, seen.view(), guidance)?;
+            let activation = net.hidden[l].activation;
+            let saturated = saturated_fraction(seen.view(), activation);
+            if let Some(t) = training.as_mut() {
+                let stepped = match t.local.fast.as_mut() {
+                    Some(f) => &mut f[l],
+                    None => &mut net.hidden[l],
+                };
+                let mut g = stepped.backward(x.view(), seen.view(), out.grad_output.view(), false);
                 let grads = layer_grads(&mut g);
                 let grads: [&[f32]; 2] = [&*grads[0], &*grads[1]];
-                opts[l].step(&mut layer_params(layer), &grads);
+                t.optimisers[l].step(&mut layer_params(stepped), &grads);
+                if let Some(f) = t.local.fast.as_ref() {
+                    ema_into(&mut net.hidden[l], &f[l], t.ema);
+                }
                 if features == Features::PostUpdate {
-                    h = layer.forward(x.view());
+                    h = net.hidden[l].forward(x.view());
+                }
+                if let Some(scale) = t.local.scales.get_mut(l) {
+                    scale.update(h.view());
+                    net.feature_scales[l] = scale.multiplier();
                 }
             }
+            let trained = training
+                .as_ref()
+                .and_then(|t| t.local.fast.as_ref())
+                .map_or(&net.hidden[l], |f| &f[l]);
             stats.push(LayerStats {
                 local_loss: f64::from(out.loss),
                 mean_distance: f64::from(out.mean_output_distance),
                 saturated,
-                weight_norm: frobenius(&layer.weight),
+                weight_norm: frobenius(&trained.weight),
                 drift: f64::NAN,
             });
+        }
+        if let Some(&c) = net.feature_scales.get(l) {
+            h.mapv_inplace(|v| v * c);
         }
         x = h; // the input of this layer is dropped here
     }
     Ok((x, stats))
+}
+
+/// `slow = decay * slow + (1 - decay) * fast`, parameter by parameter.
+fn ema_into(slow: &mut Dense<f32>, fast: &Dense<f32>, decay: f64) {
+    let (d, f) = (decay as f32, (1.0 - decay) as f32);
+    ndarray::Zip::from(&mut slow.weight)
+        .and(&fast.weight)
+        .for_each(|s, &v| *s = d * *s + f * v);
+    ndarray::Zip::from(&mut slow.bias)
+        .and(&fast.bias)
+        .for_each(|s, &v| *s = d * *s + f * v);
 }
 
 /// Per-layer statistics of a network on `obs` without changing it.

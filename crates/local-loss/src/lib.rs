@@ -26,7 +26,7 @@ pub mod pdm;
 pub mod rule;
 
 pub use error::LocalLossError;
-pub use options::{Metric, Normalize, Pairs, PdmOptions, Target};
+pub use options::{MdsLoss, Metric, Normalize, Pairs, PdmOptions, SAMMON_FLOOR, Target};
 pub use pdm::{Pdm, pdm_loss, pdm_loss_sampled, sample_pairs};
 pub use rule::{LocalLoss, LocalRule};
 

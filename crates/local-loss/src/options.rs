@@ -90,6 +90,46 @@ pub enum Target {
     Observation,
 }
 
+/// How the mismatch between the normalised output distances `n` and the target distances
+/// `t` is measured: the loss of multidimensional scaling (MDS) the rule minimises.
+///
+/// **\[choice\]** of this project: `squared_error` (default) is docs/method.md's
+/// `(1/P) sum_pairs (n - t)^2`. The others are the classical MDS losses (Borg & Groenen,
+/// *Modern Multidimensional Scaling*, 2005, ch. 3, 11 and 12):
+///
+/// * `sammon`: Sammon's stress (Sammon, 1969), `sum_pairs (n - t)^2 / t / sum_pairs t`:
+///   relative errors, so small target distances (local structure) weigh more. A target
+///   below `SAMMON_FLOOR` times the mean target counts as that floor (coincident inputs
+///   would otherwise get an infinite weight);
+/// * `kruskal`: Kruskal's stress-1 (Kruskal, 1964),
+///   `sqrt(sum_pairs (n - t)^2 / sum_pairs n^2)`: scale-free in the output distances; taken
+///   as 1 with zero gradient when every `n` is 0 (identical rows);
+/// * `strain`: classical (Torgerson) strain, `||B(n) - B(t)||_F^2 / ||B(t)||_F^2` with
+///   `B(D) = -1/2 J (D o D) J` the double-centred Gram matrix of a distance matrix `D`
+///   (`J = I - 11^T / B`, `o` elementwise): matches inner products rather than distances.
+///   Needs every pair (`pairs = "all"`); 0 with zero gradient when `B(t) = 0`.
+///
+/// Every variant is differentiated exactly through the normaliser and the metric, as the
+/// default is, and checked against finite differences (tests/pdm_variants.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MdsLoss {
+    /// `(1/P) sum_pairs (n - t)^2` (docs/method.md).
+    #[default]
+    SquaredError,
+    /// Sammon's stress.
+    Sammon,
+    /// Kruskal's stress-1.
+    Kruskal,
+    /// Classical (Torgerson) strain on double-centred Gram matrices.
+    Strain,
+}
+
+/// The floor of Sammon's weights, relative to the mean target distance: a pair whose
+/// target is below `SAMMON_FLOOR * mean_pairs(t)` is weighted as if it were at that floor
+/// (see [`MdsLoss::Sammon`]).
+pub const SAMMON_FLOOR: f64 = 1e-3;
+
 macro_rules! name_enum {
     ($ty:ident, $what:literal, $($variant:ident => $name:literal),+) => {
         impl $ty {
@@ -122,6 +162,7 @@ macro_rules! name_enum {
 name_enum!(Normalize, "normalize", Mean => "mean", Max => "max", None => "none");
 name_enum!(Metric, "metric", Euclidean => "euclidean", SquaredEuclidean => "squared_euclidean");
 name_enum!(Target, "target", LayerInput => "layer_input", Observation => "observation");
+name_enum!(MdsLoss, "loss", SquaredError => "squared_error", Sammon => "sammon", Kruskal => "kruskal", Strain => "strain");
 
 impl fmt::Display for Pairs {
     /// `all` or `sampled(k = 32)`.
@@ -135,7 +176,10 @@ impl fmt::Display for Pairs {
 
 /// Options of the PDM rule. Defaults are docs/method.md's: `normalize = "mean"`,
 /// `metric = "euclidean"`, `eps = 1e-8`, `guidance_weight = 0` (plain PDM),
-/// `pairs = "all"`, `target = "layer_input"`.
+/// `pairs = "all"`, `target = "layer_input"`, `loss = "squared_error"`.
+///
+/// `loss` is left out of the serialized options at its default, so configs written before
+/// it existed serialize (and hash into run ids) as before.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PdmOptions {
@@ -151,6 +195,13 @@ pub struct PdmOptions {
     pub pairs: Pairs,
     /// Where the target distances come from; read by the caller, see [`Target`].
     pub target: Target,
+    /// The MDS loss between output and target distances, see [`MdsLoss`].
+    #[serde(skip_serializing_if = "is_squared_error")]
+    pub loss: MdsLoss,
+}
+
+fn is_squared_error(loss: &MdsLoss) -> bool {
+    *loss == MdsLoss::SquaredError
 }
 
 impl Default for PdmOptions {
@@ -162,6 +213,7 @@ impl Default for PdmOptions {
             guidance_weight: 0.0,
             pairs: Pairs::All,
             target: Target::LayerInput,
+            loss: MdsLoss::SquaredError,
         }
     }
 }
@@ -192,6 +244,13 @@ impl PdmOptions {
                 name: "pdm.pairs.sampled.k",
                 value: "0".to_string(),
                 allowed: "must be >= 1 (and below the batch size)",
+            });
+        }
+        if self.loss == MdsLoss::Strain && self.pairs != Pairs::All {
+            return Err(LocalLossError::InvalidOption {
+                name: "pdm.loss",
+                value: "strain".to_string(),
+                allowed: "strain double-centres the full [B, B] distance matrices: it needs pairs = \"all\"",
             });
         }
         Ok(())

@@ -1,7 +1,7 @@
 //! Pairwise distance matching (PDM), the local loss of docs/method.md.
 
 use crate::error::LocalLossError;
-use crate::options::{Metric, Normalize, Pairs, PdmOptions, Target};
+use crate::options::{MdsLoss, Metric, Normalize, Pairs, PdmOptions, SAMMON_FLOOR, Target};
 use crate::rule::{LocalLoss, LocalRule};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, NdFloat, Zip};
 use pdmrl_tensor::{Rng, cast, pairwise_sq_distances, rng_from_seed};
@@ -302,11 +302,30 @@ pub fn pdm_loss<A: NdFloat>(
         .and(&target)
         .for_each(|r, &d, &t| *r = d * inv_c - t);
     r.diag_mut().fill(A::zero());
-    let loss = r.iter().fold(A::zero(), |acc, &v| acc + v * v) / (pairs + pairs);
+    let loss = match options.loss {
+        MdsLoss::SquaredError => {
+            let loss = r.iter().fold(A::zero(), |acc, &v| acc + v * v) / (pairs + pairs);
+            // dL/dn per pair = 2 r / P.
+            let two_over_p = (A::one() + A::one()) / pairs;
+            r.mapv_inplace(|v| v * two_over_p);
+            loss
+        }
+        MdsLoss::Strain => {
+            let mut n = d_out.mapv(|d| d * inv_c);
+            n.diag_mut().fill(A::zero());
+            strain(&n, &target, &mut r)
+        }
+        kind => {
+            let mut n = d_out.mapv(|d| d * inv_c);
+            n.diag_mut().fill(A::zero());
+            let slices = |a: &Array2<A>| a.as_slice().expect("owned, standard layout").to_vec();
+            let (n, t) = (slices(&n), slices(&target));
+            let g = r.as_slice_mut().expect("owned, standard layout");
+            stress(kind, &n, &t, A::one() + A::one(), pairs, g)
+        }
+    };
 
-    // dL/dn per pair = 2 r / P. Then through the normaliser to dL/dd (stored in `r`).
-    let two_over_p = (A::one() + A::one()) / pairs;
-    r.mapv_inplace(|v| v * two_over_p);
+    // dL/dn per pair is in `r`. Then through the normaliser to dL/dd (stored in `r`).
     if degenerate {
         r.fill(A::zero());
     } else {
@@ -372,6 +391,93 @@ pub fn pdm_loss<A: NdFloat>(
         grad_output: grad,
         mean_output_distance,
     })
+}
+
+/// Sammon's stress or Kruskal's stress-1 ([`MdsLoss`]) of normalised output distances `n`
+/// against targets `t`, given entry by entry: each of the `pairs` pairs appears `mult`
+/// times among the entries (2: both triangles of a `[B, B]` matrix whose diagonal is zero
+/// in `n` and `t`; 1: a list of pairs). Returns the loss and writes into `g`, at each
+/// entry, the derivative of the loss with respect to that entry's pair distance.
+fn stress<A: NdFloat>(kind: MdsLoss, n: &[A], t: &[A], mult: A, pairs: A, g: &mut [A]) -> A {
+    let sum = |f: &dyn Fn(A, A) -> A| {
+        n.iter()
+            .zip(t)
+            .fold(A::zero(), |acc, (&n, &t)| acc + f(n, t))
+            / mult
+    };
+    match kind {
+        MdsLoss::Sammon => {
+            // L = sum_p (n - t)^2 w / S, w = 1 / max(t, floor), S = sum_p t;
+            // dL/dn_p = 2 (n - t) w / S.
+            let total = sum(&|_, t| t);
+            if total <= A::zero() {
+                g.fill(A::zero());
+                return A::zero();
+            }
+            let floor = cast::<A>(SAMMON_FLOOR) * total / pairs;
+            let weight = |t: A| A::one() / if t > floor { t } else { floor };
+            let loss = sum(&|n, t| (n - t) * (n - t) * weight(t)) / total;
+            let two_over_total = (A::one() + A::one()) / total;
+            for ((g, &n), &t) in g.iter_mut().zip(n).zip(t) {
+                *g = (n - t) * weight(t) * two_over_total;
+            }
+            loss
+        }
+        MdsLoss::Kruskal => {
+            // L = sqrt(A / N), A = sum_p (n - t)^2, N = sum_p n^2;
+            // dL/dn_p = ((n - t) - L^2 n) / (L N).
+            let (a, nn) = (sum(&|n, t| (n - t) * (n - t)), sum(&|n, _| n * n));
+            if nn <= A::zero() {
+                g.fill(A::zero());
+                return A::one();
+            }
+            let loss = (a / nn).sqrt();
+            if loss <= A::zero() {
+                g.fill(A::zero());
+                return loss;
+            }
+            let (l2, denom) = (loss * loss, loss * nn);
+            for ((g, &n), &t) in g.iter_mut().zip(n).zip(t) {
+                *g = ((n - t) - l2 * n) / denom;
+            }
+            loss
+        }
+        MdsLoss::SquaredError | MdsLoss::Strain => {
+            unreachable!("stress() computes Sammon's and Kruskal's stress only")
+        }
+    }
+}
+
+/// Classical (Torgerson) strain ([`MdsLoss::Strain`]) of the normalised output distances
+/// `n: [B, B]` against the targets `t: [B, B]` (symmetric, zero diagonal):
+/// `L = ||B(n) - B(t)||_F^2 / ||B(t)||_F^2`, `B(D) = -1/2 J (D o D) J`. Returns the loss
+/// and writes dL/dn per pair into `g` (both triangles): with `E = 2 (B(n) - B(t)) / Z`
+/// (double-centred, so `J E J = E`), `dL/dn_ij = -2 n_ij E_ij`.
+fn strain<A: NdFloat>(n: &Array2<A>, t: &Array2<A>, g: &mut Array2<A>) -> A {
+    let centred = |d: &Array2<A>| -> Array2<A> {
+        let sq = d.mapv(|v| v * v);
+        let inv_b = A::one() / cast::<A>(sq.nrows() as f64);
+        let rows = sq.sum_axis(Axis(1)).mapv(|v| v * inv_b);
+        let grand = rows.sum() * inv_b;
+        let minus_half: A = cast(-0.5);
+        let mut out = sq;
+        for ((i, j), v) in out.indexed_iter_mut() {
+            *v = minus_half * (*v - rows[i] - rows[j] + grand);
+        }
+        out
+    };
+    let (b_out, b_in) = (centred(n), centred(t));
+    let z = b_in.iter().fold(A::zero(), |acc, &v| acc + v * v);
+    if z <= A::zero() {
+        g.fill(A::zero());
+        return A::zero();
+    }
+    let mut e = b_out - &b_in;
+    let loss = e.iter().fold(A::zero(), |acc, &v| acc + v * v) / z;
+    let minus_four_over_z = cast::<A>(-4.0) / z;
+    e.mapv_inplace(|v| v * minus_four_over_z);
+    Zip::from(g).and(&e).and(n).for_each(|g, &e, &n| *g = e * n);
+    loss
 }
 
 /// The squared euclidean distance of two equally long rows, computed directly, with
@@ -558,11 +664,28 @@ pub fn pdm_loss_sampled<A: NdFloat>(
         .zip(&target)
         .map(|(&d, &t)| d * inv_c - t)
         .collect();
-    let loss = q.iter().fold(A::zero(), |acc, &v| acc + v * v) / m;
+    let loss = match options.loss {
+        MdsLoss::SquaredError => {
+            let loss = q.iter().fold(A::zero(), |acc, &v| acc + v * v) / m;
+            // dL/dn_p = 2 r_p / M.
+            let two_over_m = two / m;
+            q.iter_mut().for_each(|v| *v *= two_over_m);
+            loss
+        }
+        MdsLoss::Strain => {
+            return Err(LocalLossError::InvalidOption {
+                name: "pdm.loss",
+                value: "strain".to_string(),
+                allowed: "strain double-centres the full [B, B] distance matrices: it needs pairs = \"all\"",
+            });
+        }
+        kind => {
+            let n: Vec<A> = dist.iter().map(|&d| d * inv_c).collect();
+            stress(kind, &n, &target, A::one(), m, &mut q)
+        }
+    };
 
-    // dL/dn_p = 2 r_p / M, then through the normaliser to dL/dd_p (stored in `q`).
-    let two_over_m = two / m;
-    q.iter_mut().for_each(|v| *v *= two_over_m);
+    // dL/dn_p is in `q`; then through the normaliser to dL/dd_p (stored in `q`).
     if degenerate {
         q.fill(A::zero());
     } else {

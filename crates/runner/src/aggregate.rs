@@ -509,6 +509,9 @@ mod tests {
             wall_seconds: 1.0,
             steps_per_second: 1.0,
             final_layers: Default::default(),
+            final_entropy: f64::NAN,
+            mid_layers: Default::default(),
+            mid_step: 0,
         };
         let run = PlannedRun {
             id: id.into(),

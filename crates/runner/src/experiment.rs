@@ -287,12 +287,8 @@ impl Experiment {
 
         let mut trainer = section("trainer")?;
         // Every key, those left out at their defaults (`local_until`, ...) included.
-        let trainer_keys = toml::Table::try_from(TrainerConfig {
-            local_lr_schedule: pdmrl_agents::LocalLrSchedule::Linear,
-            local_until: 0.5,
-            ..TrainerConfig::default()
-        })
-        .expect("TrainerConfig serialises to a table");
+        let trainer_keys = toml::Table::try_from(TrainerConfig::with_every_key())
+            .expect("TrainerConfig serialises to a table");
         let allowed: Vec<&str> = trainer_keys.keys().map(String::as_str).collect();
         schema::deny_unknown(&source, "trainer", &trainer, &allowed)?;
         let trainers: Vec<TrainerKind> = schema::one_or_many(

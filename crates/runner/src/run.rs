@@ -263,6 +263,19 @@ pub struct Summary {
     pub steps_per_second: f64,
     /// Local-rule diagnostics of each hidden layer at the last iteration.
     pub final_layers: FinalLayers,
+    /// The policy's entropy at the last iteration (mean over its minibatches; nats). Null
+    /// in runs written before it was recorded.
+    #[serde(with = "nan_as_null", default = "nan")]
+    pub final_entropy: f64,
+    /// Local-rule diagnostics of each hidden layer at the middle of the run: the first
+    /// iteration that ends at or past half of the planned environment steps (drift there
+    /// is compared at a matched point, where `bp`'s annealed learning rate is still about
+    /// half its initial value). Empty in runs written before it was recorded.
+    #[serde(default)]
+    pub mid_layers: FinalLayers,
+    /// The environment steps at the end of the iteration of `mid_layers` (0 if none).
+    #[serde(default)]
+    pub mid_step: usize,
 }
 
 /// Options of [`train_run`].
@@ -301,7 +314,7 @@ pub const DEFAULT_CHECKPOINT_EVERY: usize = 10;
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunOutcome {
     /// The run completed; its summary.
-    Complete(Summary),
+    Complete(Box<Summary>),
     /// The run stopped at `stop_after` updates, resumable from its checkpoint.
     Stopped {
         /// Updates done.
@@ -356,6 +369,14 @@ struct Progress {
     final_layers: FinalLayers,
     #[serde(with = "nan_as_null")]
     final_eval_return_mean: f64,
+    /// The last iteration's policy entropy, and the layer diagnostics of the middle
+    /// iteration (see [`Summary::mid_layers`]) with its step, for the same reason.
+    #[serde(with = "nan_as_null", default = "nan")]
+    final_entropy: f64,
+    #[serde(default)]
+    mid_layers: FinalLayers,
+    #[serde(default)]
+    mid_step: usize,
 }
 
 /// A checkpoint read from disk.
@@ -597,6 +618,9 @@ pub fn train_run(
         .map_err(|e| RunnerError::Input(format!("cannot serialise config: {e}")))?;
     let mut last_layers = FinalLayers::default();
     let mut last_eval_mean = f64::NAN;
+    let mut last_entropy = f64::NAN;
+    let mut mid = (FinalLayers::default(), 0usize);
+    let half_steps = config.planned_steps().div_ceil(2);
     let (mut files, wall_before, mut returns) = if options.resume {
         let saved = read_run_config(out)?;
         if &saved != config {
@@ -641,6 +665,8 @@ pub fn train_run(
         let returns = read_returns(&files.paths[0], loaded.progress.metrics_bytes)?;
         last_layers = loaded.progress.final_layers.clone();
         last_eval_mean = loaded.progress.final_eval_return_mean;
+        last_entropy = loaded.progress.final_entropy;
+        mid = (loaded.progress.mid_layers.clone(), loaded.progress.mid_step);
         (files, loaded.progress.wall_seconds, returns)
     } else {
         // Never silently wipe a folder: one that holds anything but the lock needs --force.
@@ -702,39 +728,45 @@ pub fn train_run(
     let step0 = agent.global_step();
     let mut last_step = step0;
     (options.progress)(step0 as u64);
-    let checkpoint = |agent: &mut Agent,
-                      files: &mut RunFiles,
-                      final_layers: &FinalLayers,
-                      final_eval_return_mean: f64|
-     -> Result<(), RunnerError> {
-        for v in agent.take_action_log() {
-            files
-                .actions
-                .write_all(&v.to_le_bytes())
-                .map_err(|e| RunnerError::io("cannot write", files.paths[3].clone(), e))?;
-        }
-        let [metrics_bytes, updates_bytes, eval_bytes, actions_bytes] = files.flush()?;
-        let progress = Progress {
-            metrics_bytes,
-            updates_bytes,
-            eval_bytes,
-            actions_bytes,
-            wall_seconds: wall_before + start.elapsed().as_secs_f64(),
-            config: config_text.clone(),
-            final_layers: final_layers.clone(),
-            final_eval_return_mean,
+    let checkpoint =
+        |agent: &mut Agent, files: &mut RunFiles, tracked: &Tracked| -> Result<(), RunnerError> {
+            for v in agent.take_action_log() {
+                files
+                    .actions
+                    .write_all(&v.to_le_bytes())
+                    .map_err(|e| RunnerError::io("cannot write", files.paths[3].clone(), e))?;
+            }
+            let [metrics_bytes, updates_bytes, eval_bytes, actions_bytes] = files.flush()?;
+            let progress = Progress {
+                metrics_bytes,
+                updates_bytes,
+                eval_bytes,
+                actions_bytes,
+                wall_seconds: wall_before + start.elapsed().as_secs_f64(),
+                config: config_text.clone(),
+                final_layers: tracked.layers.clone(),
+                final_eval_return_mean: tracked.eval_mean,
+                final_entropy: tracked.entropy,
+                mid_layers: tracked.mid.0.clone(),
+                mid_step: tracked.mid.1,
+            };
+            write_checkpoint(out, &agent.checkpoint(), &progress)?;
+            log.line(&format!(
+                "checkpoint after update {} (step {})",
+                agent.iteration(),
+                agent.global_step()
+            ));
+            Ok(())
         };
-        write_checkpoint(out, &agent.checkpoint(), &progress)?;
-        log.line(&format!(
-            "checkpoint after update {} (step {})",
-            agent.iteration(),
-            agent.global_step()
-        ));
-        Ok(())
-    };
     while !agent.is_done() {
         if options.stop_after.is_some_and(|k| agent.iteration() >= k) {
-            checkpoint(&mut agent, &mut files, &last_layers, last_eval_mean)?;
+            let tracked = Tracked {
+                layers: last_layers.clone(),
+                eval_mean: last_eval_mean,
+                entropy: last_entropy,
+                mid: mid.clone(),
+            };
+            checkpoint(&mut agent, &mut files, &tracked)?;
             log.line(&format!(
                 "stopped after update {} (resumable)",
                 agent.iteration()
@@ -769,6 +801,10 @@ pub fn train_run(
                         actor: it.actor_layers.iter().map(Into::into).collect(),
                         critic: it.critic_layers.iter().map(Into::into).collect(),
                     };
+                    last_entropy = it.entropy;
+                    if mid.1 == 0 && it.global_step >= half_steps {
+                        mid = (last_layers.clone(), it.global_step);
+                    }
                     r
                 }
                 Event::Evaluation(ev) => {
@@ -804,7 +840,13 @@ pub fn train_run(
         }
         let every = options.checkpoint_every;
         if agent.is_done() || (every > 0 && agent.iteration().is_multiple_of(every)) {
-            checkpoint(&mut agent, &mut files, &last_layers, last_eval_mean)?;
+            let tracked = Tracked {
+                layers: last_layers.clone(),
+                eval_mean: last_eval_mean,
+                entropy: last_entropy,
+                mid: mid.clone(),
+            };
+            checkpoint(&mut agent, &mut files, &tracked)?;
         }
     }
     let wall_seconds = wall_before + start.elapsed().as_secs_f64();
@@ -835,6 +877,9 @@ pub fn train_run(
         wall_seconds,
         steps_per_second: total_steps as f64 / wall_seconds.max(1e-9),
         final_layers: last_layers,
+        final_entropy: last_entropy,
+        mid_layers: mid.0,
+        mid_step: mid.1,
     };
     let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
     write_atomic(&summary_path, json.as_bytes())?;
@@ -842,7 +887,15 @@ pub fn train_run(
         "complete: final return mean {}, final evaluation mean {}, {:.1} s",
         summary.final_return_mean, summary.final_eval_return_mean, summary.wall_seconds
     ));
-    Ok(RunOutcome::Complete(summary))
+    Ok(RunOutcome::Complete(Box::new(summary)))
+}
+
+/// What a run keeps track of for its summary between checkpoints.
+struct Tracked {
+    layers: FinalLayers,
+    eval_mean: f64,
+    entropy: f64,
+    mid: (FinalLayers, usize),
 }
 
 /// The run's `run.log`: one line per event (start or resume, checkpoint, evaluation,

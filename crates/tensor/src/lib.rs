@@ -7,7 +7,8 @@
 //!   `y: [batch, out]`, with an analytic backward pass ([`Dense::backward`]);
 //! * [`Activation`]: tanh, relu, identity and their derivatives;
 //! * [`orthogonal`]: PyTorch's `nn.init.orthogonal_` (as CleanRL's `layer_init` uses it);
-//! * [`Adam`]: PyTorch's Adam; [`clip_grad_norm`]: PyTorch's `clip_grad_norm_`;
+//! * [`Adam`]: PyTorch's Adam; [`Sgd`]: PyTorch's SGD with momentum; [`Optimiser`]: either;
+//!   [`clip_grad_norm`]: PyTorch's `clip_grad_norm_`;
 //!   [`linear_anneal`]: CleanRL's learning-rate annealing;
 //! * [`pairwise_sq_distances`], [`pairwise_distances`]: distances between the rows of a
 //!   `[batch, features]` matrix through the Gram-matrix identity;
@@ -26,6 +27,7 @@ pub mod gradcheck;
 pub mod init;
 pub mod rng;
 pub mod schedule;
+pub mod sgd;
 pub mod small_gemm;
 pub mod tanh;
 
@@ -38,6 +40,7 @@ pub use error::TensorError;
 pub use init::orthogonal;
 pub use rng::{Rng, RngState, derive_seed, rng_from_seed};
 pub use schedule::linear_anneal;
+pub use sgd::{Optimiser, Sgd, SgdConfig};
 
 /// Converts an `f64` constant into the float type `A` (exact for f64, rounded for f32).
 #[inline]
