@@ -174,7 +174,7 @@ fn figures(only: &[String]) -> Result<()> {
     for config in &configs {
         let experiment = pdmrl_runner::experiment::Experiment::from_file(config)?;
         let runs = experiment.plan(&registry)?;
-        let (summary, figures) = write_report(&experiment, &runs, &results)
+        let (summary, figures) = write_report(&experiment, &runs, &results, &registry)
             .with_context(|| format!("reporting `{}`", config.display()))?;
         let complete =
             pdmrl_runner::experiment::complete_runs(&runs, &results.join(&experiment.name)).len();

@@ -104,9 +104,11 @@ pub fn figure(root: &Path) -> Result<Vec<std::path::PathBuf>> {
             x_label: "hidden layers".into(),
             y_label: "peak MiB above parameters and optimiser state".into(),
             data: PanelData::Lines(vec![curve("bp", &|r| r.1), curve("pdm", &|r| r.2)]),
+            references: Vec::new(),
         }],
         columns: 1,
         panel_size: (900, 560),
+        legend: false,
     };
     let stem = root.join("results/figures/memory_vs_depth");
     save_figure(&stem, &figure).with_context(|| format!("drawing `{}`", stem.display()))

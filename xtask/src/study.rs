@@ -4,17 +4,24 @@
 //! (NAME an experiment), every time `cargo xtask reproduce` or `cargo xtask figures`
 //! processes a study config.
 //!
-//! One row per group (trainer and the point of the options it reads) and env: the IQM of
-//! the final evaluation returns over seeds with its 95% bootstrap CI, the probability of
-//! improvement over the `bp` and the `frozen` group of the same network and budget, and
-//! the diagnostics that explain the outcome: the mean pairwise distance of the actor's
-//! first and last hidden layers' outputs at the end of training, and the drift of its last
-//! hidden layer (relative change of its outputs on a fixed probe batch over one
-//! iteration).
+//! One row per group (trainer and the point of the options it reads) and env, under both
+//! metrics (greedy evaluation, training episodes): the IQM of the final returns over seeds
+//! with its 95% bootstrap CI, the probability of improvement over the `bp` and the
+//! `frozen` group of the same network and budget with its 95% bootstrap CI; the policy's
+//! entropy at the end; and the diagnostics that explain the outcome: the mean pairwise
+//! distance of the actor's first and last hidden layers' outputs at the end of training,
+//! and the drift of its last hidden layer (relative change of its outputs on a fixed probe
+//! batch over one iteration) at the middle of the run, alone and per unit of the hidden
+//! layers' learning rate there.
 
 use anyhow::{Context, Result, bail};
-use pdmrl_runner::aggregate::{evaluation_stats, iqm_ci, of_env};
-use pdmrl_runner::experiment::{Experiment, summaries};
+use pdmrl_agents::{LocalLrSchedule, LocalOptimizer, TrainerKind};
+use pdmrl_runner::aggregate::{
+    GroupEvaluations, Metric, evaluation_stats, format_or_dash, format_p, iqm_ci, of_env,
+};
+use pdmrl_runner::experiment::{Experiment, PlannedRun, summaries};
+use pdmrl_runner::reference::{EnvReference, References};
+use pdmrl_runner::run::{RunConfig, Summary};
 use pdmrl_runner::stats;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -147,6 +154,21 @@ pub fn fill(root: &Path, configs: &[PathBuf]) -> Result<Option<PathBuf>> {
         std::fs::read_to_string(&path).with_context(|| format!("reading `{}`", path.display()))?;
     let blocks = blocks(&path, &text)?;
     for b in &blocks {
+        let names = ranked_experiments(&b.name).unwrap_or_else(|| vec![b.name.as_str()]);
+        if let Some(missing) = names
+            .iter()
+            .find(|n| !root.join("configs").join(format!("{n}.toml")).is_file())
+        {
+            eprintln!(
+                "{}:{}: no configs/{missing}.toml; this table is left as it is",
+                path.display(),
+                b.start + 1,
+            );
+            continue;
+        }
+        if names.len() > 1 || ranked_experiments(&b.name).is_some() {
+            continue;
+        }
         if !root
             .join("configs")
             .join(format!("{}.toml", b.name))
@@ -167,6 +189,23 @@ pub fn fill(root: &Path, configs: &[PathBuf]) -> Result<Option<PathBuf>> {
         if blocks.iter().any(|b| b.name == experiment.name) {
             let t = table(&experiment, &registry, &root.join("results"))?;
             tables.insert(experiment.name.clone(), t);
+        }
+    }
+    // Rankings: filled when every experiment they rank is among `configs`.
+    let stems: Vec<String> = configs
+        .iter()
+        .filter_map(|c| c.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    for b in &blocks {
+        if let Some(names) = ranked_experiments(&b.name)
+            && names.iter().all(|n| stems.iter().any(|s| s == n))
+        {
+            let experiments = names
+                .iter()
+                .map(|n| Experiment::from_file(&root.join("configs").join(format!("{n}.toml"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            let t = ranking(&experiments, &registry, &root.join("results"))?;
+            tables.insert(b.name.clone(), t);
         }
     }
     let out = splice(&text, &blocks, &tables);
@@ -204,6 +243,185 @@ fn splice(
     out
 }
 
+/// The experiments a ranking block names: `ranking-A-B` ranks the PDM configurations of
+/// the experiments `A` and `B` (names hold no `-`); `None` for a plain table block.
+fn ranked_experiments(block: &str) -> Option<Vec<&str>> {
+    let rest = block.strip_prefix("ranking-")?;
+    Some(rest.split('-').filter(|n| !n.is_empty()).collect())
+}
+
+/// The selection score of a group on one env: the mean of its scores under the two
+/// metrics, each `(IQM - random play) / (bp's IQM - random play)` (0 random play, 1 `bp`).
+fn selection_score(
+    g: &GroupEvaluations,
+    groups: &[GroupEvaluations],
+    reference: &EnvReference,
+) -> (f64, f64) {
+    let score = |metric| {
+        g.scale(groups, reference, metric)
+            .score(stats::iqm(&g.values(metric)))
+    };
+    (score(Metric::Eval), score(Metric::Train))
+}
+
+/// The ranking of the PDM configurations (groups that are neither `bp` nor `frozen`) of
+/// `experiments` by the screening's selection rule: a configuration is a group label
+/// without its `network.hidden_sizes`; in each cell (env and number of hidden layers) its
+/// score under each metric is `(IQM - random play) / (bp's IQM - random play)`; the
+/// selection score is the mean over the cells of the two metrics' mean. Only
+/// configurations with every cell are ranked; ties keep the order of the experiments.
+fn ranking(
+    experiments: &[Experiment],
+    registry: &pdmrl_agents::pdmrl_envs::Registry,
+    results: &Path,
+) -> Result<String> {
+    struct Row {
+        experiment: String,
+        config: String,
+        cells: Vec<(String, (f64, f64))>,
+    }
+    let mut rows: Vec<Row> = Vec::new();
+    let mut cell_names: Vec<String> = Vec::new();
+    let mut refs = References::default();
+    for experiment in experiments {
+        let runs = experiment.plan(registry)?;
+        let dir = results.join(&experiment.name);
+        let done = summaries(&runs, &dir)?;
+        for env in &experiment.envs {
+            let of_env = of_env(&done, env);
+            let groups = evaluation_stats(&of_env, &dir)?;
+            if groups.is_empty() {
+                continue;
+            }
+            let reference = refs.of(registry, env)?;
+            for g in groups
+                .iter()
+                .filter(|g| g.label != g.baseline && g.label != g.frozen_baseline)
+            {
+                let Some((run, _)) = of_env.iter().find(|(r, _)| r.label == g.label) else {
+                    continue;
+                };
+                let depth = run.config.agent.hidden_sizes.len();
+                let cell = format!("{env} ({depth} layers)");
+                if !cell_names.contains(&cell) {
+                    cell_names.push(cell.clone());
+                }
+                let config = short_label(
+                    &g.label
+                        .split(' ')
+                        .filter(|w| !w.starts_with("network.hidden_sizes="))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                );
+                let score = selection_score(g, &groups, &reference);
+                match rows
+                    .iter_mut()
+                    .find(|r| r.experiment == experiment.name && r.config == config)
+                {
+                    Some(r) => r.cells.push((cell, score)),
+                    None => rows.push(Row {
+                        experiment: experiment.name.clone(),
+                        config,
+                        cells: vec![(cell, score)],
+                    }),
+                }
+            }
+        }
+    }
+    let overall = |r: &Row| {
+        stats::mean(
+            &r.cells
+                .iter()
+                .map(|(_, (e, t))| 0.5 * (e + t))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let mut ranked: Vec<(f64, &Row)> = rows
+        .iter()
+        .filter(|r| {
+            cell_names
+                .iter()
+                .all(|c| r.cells.iter().any(|(n, _)| n == c))
+        })
+        .map(|r| (overall(r), r))
+        .filter(|(s, _)| s.is_finite())
+        .collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+    if ranked.is_empty() {
+        return Ok("_No configuration is complete in every cell yet._
+"
+        .to_string());
+    }
+    let mut md = format!(
+        "| rank | experiment | configuration | selection score | {} |\n|---|---|---|---|{}\n",
+        cell_names
+            .iter()
+            .map(|c| format!("{c} eval / train"))
+            .collect::<Vec<_>>()
+            .join(" | "),
+        "---|".repeat(cell_names.len())
+    );
+    for (i, (score, r)) in ranked.iter().enumerate() {
+        let cells: Vec<String> = cell_names
+            .iter()
+            .map(|c| {
+                let (e, t) = r.cells.iter().find(|(n, _)| n == c).expect("complete").1;
+                format!("{e:.2} / {t:.2}")
+            })
+            .collect();
+        let _ = writeln!(
+            md,
+            "| {} | {} | `{}` | {score:.3} | {} |",
+            i + 1,
+            r.experiment,
+            r.config,
+            cells.join(" | ")
+        );
+    }
+    Ok(md)
+}
+
+/// A group's label as the study's tables show it: `trainer.` and `network.` prefixes
+/// dropped (`pdm local_steps=epoch hidden_sizes=[64]*8`), string quotes removed.
+fn short_label(label: &str) -> String {
+    label
+        .split(' ')
+        .map(|w| {
+            w.strip_prefix("trainer.")
+                .or_else(|| w.strip_prefix("network."))
+                .or_else(|| w.strip_prefix("algo."))
+                .unwrap_or(w)
+                .replace('"', "")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The learning rate of a run's hidden layers at its iteration `iteration` (1-based), as
+/// the trainer sets it: `bp` the algorithm's (annealed if `anneal_lr`), a local trainer
+/// `local_lr` under its schedule (0 from `local_until` on), `frozen` 0.
+fn hidden_lr(config: &RunConfig, iteration: usize) -> f64 {
+    let a = &config.agent;
+    let n = a.num_iterations().max(1) as f64;
+    let progress = (iteration.max(1) - 1) as f64 / n;
+    let t = &config.trainer;
+    match t.kind {
+        TrainerKind::Bp if a.anneal_lr => a.learning_rate * (1.0 - progress),
+        TrainerKind::Bp => a.learning_rate,
+        TrainerKind::Frozen => 0.0,
+        TrainerKind::Pdm | TrainerKind::PdmGuided => {
+            if progress >= t.local_until {
+                0.0
+            } else {
+                match t.local_lr_schedule {
+                    LocalLrSchedule::Constant => t.local_lr,
+                    LocalLrSchedule::Linear => t.local_lr * (1.0 - progress),
+                }
+            }
+        }
+    }
+}
+
 /// The Markdown table of one experiment (empty when no run is complete).
 fn table(
     experiment: &Experiment,
@@ -220,46 +438,105 @@ fn table(
         ));
     }
     let mut md = String::from(
-        "| env | group | runs | IQM [95% CI] | P(> bp) | P(> frozen) | distance L1 / last | drift |\n\
-         |---|---|---|---|---|---|---|---|\n",
+        "| env | group | runs | eval IQM [95% CI] | eval P(> bp) | eval P(> frozen) | train IQM [95% CI] | train P(> bp) | train P(> frozen) | entropy | distance L1 / last | drift mid-run | drift / lr |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let mut rows = 0;
     for env in &experiment.envs {
         let of_env = of_env(&done, env);
         let groups = evaluation_stats(&of_env, &dir)?;
+        if groups.is_empty() {
+            continue;
+        }
         for g in &groups {
-            let (iqm, lo, hi) = iqm_ci(&g.finals);
-            let p = |label: &str| match g.p_over(&groups, label) {
-                p if p.is_nan() => "–".to_string(),
-                p => format!("{p:.2}"),
+            let iqm = |metric| {
+                let (iqm, lo, hi) = iqm_ci(&g.values(metric));
+                if iqm.is_nan() {
+                    "–".to_string()
+                } else {
+                    format!("{iqm:.1} [{lo:.1}, {hi:.1}]")
+                }
             };
-            let layers: Vec<_> = of_env
+            let p = |label: &str, metric| format_p(g.p_over_ci(&groups, label, metric));
+            let members: Vec<&(PlannedRun, Summary)> =
+                of_env.iter().filter(|(r, _)| r.label == g.label).collect();
+            let layers: Vec<_> = members
                 .iter()
-                .filter(|(r, _)| r.label == g.label)
                 .map(|(_, s)| &s.final_layers.actor)
                 .filter(|a| !a.is_empty())
                 .collect();
-            let mean_of = |f: &dyn Fn(&[pdmrl_runner::run::LayerStatsRecord]) -> f64| {
-                stats::mean(&layers.iter().map(|a| f(a)).collect::<Vec<_>>())
+            let mean_of = |xs: Vec<f64>| {
+                let xs: Vec<f64> = xs.into_iter().filter(|x| x.is_finite()).collect();
+                if xs.is_empty() {
+                    f64::NAN
+                } else {
+                    stats::mean(&xs)
+                }
             };
-            let first = mean_of(&|a| a[0].mean_distance);
-            let last = mean_of(&|a| a[a.len() - 1].mean_distance);
-            let drift = mean_of(&|a| a[a.len() - 1].drift);
-            let (distances, drift) = if layers.is_empty() {
-                ("–".to_string(), "–".to_string())
-            } else if drift == 0.0 {
-                (format!("{first:.2} / {last:.2}"), "0".to_string())
+            let first = mean_of(layers.iter().map(|a| a[0].mean_distance).collect());
+            let last = mean_of(
+                layers
+                    .iter()
+                    .map(|a| a[a.len() - 1].mean_distance)
+                    .collect(),
+            );
+            let distances = if layers.is_empty() {
+                "–".to_string()
             } else {
-                (format!("{first:.2} / {last:.2}"), format!("{drift:.1e}"))
+                format!("{first:.2} / {last:.2}")
             };
+            // Drift of the actor's last hidden layer at the middle of the run, and per unit
+            // of the hidden layers' learning rate there (Adam's steps are about the rate;
+            // SGD's are not: no ratio for it).
+            let mids: Vec<(f64, f64)> = members
+                .iter()
+                .filter(|(_, s)| !s.mid_layers.actor.is_empty())
+                .map(|(r, s)| {
+                    let drift = s.mid_layers.actor[s.mid_layers.actor.len() - 1].drift;
+                    let batch = r.config.agent.batch_size().max(1);
+                    let lr = hidden_lr(&r.config, s.mid_step.div_ceil(batch));
+                    (drift, lr)
+                })
+                .collect();
+            let drift = mean_of(mids.iter().map(|m| m.0).collect());
+            let adam = members.iter().all(|(r, _)| {
+                r.config.trainer.kind == TrainerKind::Bp
+                    || r.config.trainer.local_optimizer == LocalOptimizer::Adam
+            });
+            let per_lr = if adam {
+                mean_of(
+                    mids.iter()
+                        .filter(|m| m.1 > 0.0)
+                        .map(|m| m.0 / m.1)
+                        .collect(),
+                )
+            } else {
+                f64::NAN
+            };
+            let drift = match drift {
+                d if d.is_nan() => "–".to_string(),
+                0.0 => "0".to_string(),
+                d => format!("{d:.1e}"),
+            };
+            let per_lr = if per_lr.is_nan() {
+                "–".to_string()
+            } else {
+                format!("{per_lr:.0}")
+            };
+            let entropy = mean_of(g.entropies.clone());
             rows += 1;
             let _ = writeln!(
                 md,
-                "| {env} | `{}` | {} | {iqm:.1} [{lo:.1}, {hi:.1}] | {} | {} | {distances} | {drift} |",
-                g.label,
+                "| {env} | `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {distances} | {drift} | {per_lr} |",
+                short_label(&g.label),
                 g.finals.len(),
-                p(&g.baseline),
-                p(&g.frozen_baseline),
+                iqm(Metric::Eval),
+                p(&g.baseline, Metric::Eval),
+                p(&g.frozen_baseline, Metric::Eval),
+                iqm(Metric::Train),
+                p(&g.baseline, Metric::Train),
+                p(&g.frozen_baseline, Metric::Train),
+                format_or_dash(entropy, 2),
             );
         }
     }

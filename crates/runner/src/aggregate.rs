@@ -3,6 +3,7 @@
 use crate::error::RunnerError;
 use crate::experiment::PlannedRun;
 use crate::figures::Series;
+use crate::reference::EnvReference;
 use crate::run::Summary;
 use crate::stats;
 use std::fmt::Write as _;
@@ -159,24 +160,38 @@ pub fn read_evaluations(dir: &Path) -> Result<Vec<(f64, Vec<f64>)>, RunnerError>
     Ok(out)
 }
 
-/// Seed of the bootstrap of [`robust_statistics`] (fixed: the tables are reproducible).
+/// Seed of the bootstraps of [`robust_statistics`] (fixed: the tables are reproducible).
 pub const BOOTSTRAP_SEED: u64 = 0;
-/// Resamples of the bootstrap of [`robust_statistics`] (Agarwal et al. use 2000+).
-pub const BOOTSTRAP_RESAMPLES: usize = 2000;
+/// Resamples of the bootstraps of the tables ([`robust_statistics`], [`iqm_ci`],
+/// [`GroupEvaluations::p_over_ci`]); Agarwal et al. use 2000 or more.
+pub const BOOTSTRAP_RESAMPLES: usize = 10_000;
+/// Resamples of the bands of the learning curves (one bootstrap per grid point, for the
+/// eye: fewer than the tables').
+pub const CURVE_BOOTSTRAP_RESAMPLES: usize = 2000;
+/// A group whose IQM score ([`Scale::score`]) is below this is stuck near random play:
+/// its stability measures are not shown (a run that never leaves random play is steady,
+/// not stable).
+pub const STUCK_SCORE: f64 = 0.1;
 
-/// Robust statistics of the evaluation returns per trainer (docs/method.md's claims,
-/// measured as Agarwal et al. 2021 recommend), as a Markdown section and as CSV:
+/// Robust statistics per group (trainer, or trainer at a sweep point) of an env's runs
+/// (docs/method.md's claims, measured as Agarwal et al. 2021 recommend), as a Markdown
+/// section and as CSV rows, for both metrics:
 ///
-/// * final return of a run: the mean of the last 10% of its evaluations
-///   ([`stats::final_return`]); over seeds its mean, median, IQM and the IQM's 95%
-///   percentile bootstrap CI ([`BOOTSTRAP_RESAMPLES`] resamples, seed [`BOOTSTRAP_SEED`]);
-/// * consistency across runs: the IQR and standard deviation of the final returns;
-/// * stability within runs: the mean drop between consecutive evaluations (of their mean
-///   returns) and the standard deviation of the episode returns of the last 10% of
-///   evaluations, each averaged over seeds;
-/// * `P(> bp)`: the probability of improvement of the group over the `bp` group of the
-///   same algorithm and sweep point ([`GroupEvaluations::baseline`]; 0.5 for `bp`, `–` in
-///   Markdown and empty in CSV where the experiment has no such group).
+/// * **greedy evaluation**: the final return of a run is the mean of the last 10% of its
+///   deterministic evaluations ([`stats::final_return`]);
+/// * **training episodes**: the final return of a run is the mean return of its last 10
+///   training episodes (`summary.json`'s `final_return_mean`), and the policy's entropy
+///   at the last update;
+///
+/// over seeds the mean, median, IQM and the IQM's 95% percentile bootstrap CI
+/// ([`BOOTSTRAP_RESAMPLES`] resamples, seed [`BOOTSTRAP_SEED`]); consistency: the IQR and
+/// std of the final returns; the **score** `(IQM - random play) / (bp's IQM - random play)`
+/// ([`Scale`]); stability within runs (evaluations): the mean drop between consecutive
+/// evaluations and the std of the episode returns of the last 10% of evaluations, averaged
+/// over seeds and divided by the same range (`stuck` for a group whose score is below
+/// [`STUCK_SCORE`]); `P(> bp)` and `P(> frozen)`: the probability that a run of the group
+/// ends above a run of the `bp` (`frozen`) group of the same algorithm and sweep point,
+/// with its 95% bootstrap CI ([`GroupEvaluations::p_over_ci`]).
 ///
 /// Runs without evaluations are left out; `None` if no run has any.
 ///
@@ -185,12 +200,35 @@ pub const BOOTSTRAP_RESAMPLES: usize = 2000;
 pub fn robust_statistics(
     summaries: &[(PlannedRun, Summary)],
     dir: &Path,
+    reference: &EnvReference,
 ) -> Result<Option<(String, String)>, RunnerError> {
     let finals = evaluation_stats(summaries, dir)?;
     if finals.is_empty() {
         return Ok(None);
     }
-    Ok(Some(format_robust(&finals)))
+    Ok(Some(format_robust(&finals, reference)))
+}
+
+/// Which final return of a run a statistic is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// The greedy evaluations: the mean of the last 10% of a run's evaluation returns.
+    Eval,
+    /// The training episodes: the mean return of a run's last 10 training episodes.
+    Train,
+}
+
+impl Metric {
+    /// Both, in the order tables show them.
+    pub const BOTH: [Metric; 2] = [Metric::Eval, Metric::Train];
+
+    /// How tables and figures name it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Metric::Eval => "greedy evaluation",
+            Metric::Train => "training episodes",
+        }
+    }
 }
 
 /// The evaluation statistics of one group of runs (a trainer, or a trainer at a sweep
@@ -209,6 +247,12 @@ pub struct GroupEvaluations {
     pub frozen_baseline: String,
     /// Final return of each run: mean of the last 10% of its evaluations.
     pub finals: Vec<f64>,
+    /// Final training return of each of the same runs: the mean return of its last 10
+    /// training episodes (NaN for a run that finished none).
+    pub train_finals: Vec<f64>,
+    /// The policy's entropy at the last update of each of the same runs (NaN in runs
+    /// written before it was recorded).
+    pub entropies: Vec<f64>,
     /// Mean drop between consecutive evaluations of each run with at least two.
     pub drops: Vec<f64>,
     /// Standard deviation of the episode returns of the last 10% of evaluations, per run.
@@ -216,16 +260,85 @@ pub struct GroupEvaluations {
 }
 
 impl GroupEvaluations {
+    /// The final returns of the runs under `metric` (runs without a value left out).
+    pub fn values(&self, metric: Metric) -> Vec<f64> {
+        let v = match metric {
+            Metric::Eval => &self.finals,
+            Metric::Train => &self.train_finals,
+        };
+        v.iter().copied().filter(|x| x.is_finite()).collect()
+    }
+
     /// The probability of improvement of this group over the group labelled `label` among
-    /// `groups` ([`stats::probability_of_improvement`] of their final returns); NaN if
-    /// there is no such group.
+    /// `groups` ([`stats::probability_of_improvement`] of their final evaluation returns);
+    /// NaN if there is no such group.
     pub fn p_over(&self, groups: &[GroupEvaluations], label: &str) -> f64 {
-        groups
+        self.p_over_ci(groups, label, Metric::Eval).0
+    }
+
+    /// [`GroupEvaluations::p_over`] under `metric`, with its 95% percentile bootstrap CI
+    /// ([`stats::bootstrap_probability_ci`], [`BOOTSTRAP_RESAMPLES`] resamples, seed
+    /// [`BOOTSTRAP_SEED`]): `(p, lo, hi)`, NaN if there is no such group. The group itself
+    /// has `(0.5, 0.5, 0.5)`.
+    pub fn p_over_ci(
+        &self,
+        groups: &[GroupEvaluations],
+        label: &str,
+        metric: Metric,
+    ) -> (f64, f64, f64) {
+        let Some(other) = groups.iter().find(|b| b.label == label) else {
+            return (f64::NAN, f64::NAN, f64::NAN);
+        };
+        if other.label == self.label {
+            return (0.5, 0.5, 0.5);
+        }
+        let (xs, ys) = (self.values(metric), other.values(metric));
+        let p = stats::probability_of_improvement(&xs, &ys);
+        let (lo, hi) =
+            stats::bootstrap_probability_ci(&xs, &ys, BOOTSTRAP_RESAMPLES, 0.95, BOOTSTRAP_SEED);
+        (p, lo, hi)
+    }
+
+    /// The range `(random play, bp's IQM)` of `metric` this group's scores and stability
+    /// are measured in: random play from `reference`, the top from the IQM of the group's
+    /// `bp` group among `groups` (NaN without one).
+    pub fn scale(
+        &self,
+        groups: &[GroupEvaluations],
+        reference: &EnvReference,
+        metric: Metric,
+    ) -> Scale {
+        let top = groups
             .iter()
-            .find(|b| b.label == label)
-            .map_or(f64::NAN, |b| {
-                stats::probability_of_improvement(&self.finals, &b.finals)
-            })
+            .find(|b| b.label == self.baseline)
+            .map_or(f64::NAN, |b| stats::iqm(&b.values(metric)));
+        Scale {
+            random: reference.random_play,
+            top,
+        }
+    }
+}
+
+/// A return range: random play at 0, `bp`'s final IQM at 1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scale {
+    /// The return of random play.
+    pub random: f64,
+    /// The return at 1 (`bp`'s IQM).
+    pub top: f64,
+}
+
+impl Scale {
+    /// `top - random`, NaN when `bp` is no better than random play (no range to measure
+    /// in) or unknown.
+    pub fn range(&self) -> f64 {
+        let r = self.top - self.random;
+        if r > 0.0 { r } else { f64::NAN }
+    }
+
+    /// `(x - random) / range`: 0 at random play, 1 at `bp`'s IQM.
+    pub fn score(&self, x: f64) -> f64 {
+        (x - self.random) / self.range()
     }
 }
 
@@ -252,8 +365,17 @@ pub fn evaluation_stats(
             continue;
         };
         let (baseline, frozen_baseline) = (first.bp_label.clone(), first.frozen_label.clone());
-        let (mut f, mut drops, mut late) = (Vec::new(), Vec::new(), Vec::new());
-        for (run, _) in summaries {
+        let mut g = GroupEvaluations {
+            label: trainer.clone(),
+            baseline,
+            frozen_baseline,
+            finals: Vec::new(),
+            train_finals: Vec::new(),
+            entropies: Vec::new(),
+            drops: Vec::new(),
+            late_std: Vec::new(),
+        };
+        for (run, summary) in summaries {
             let path = dir.join(&run.id);
             if run.label != trainer || !path.join("eval.csv").is_file() {
                 continue;
@@ -263,26 +385,21 @@ pub fn evaluation_stats(
                 continue;
             }
             let means: Vec<f64> = evaluations.iter().map(|e| e.0).collect();
-            f.push(stats::final_return(&means));
+            g.finals.push(stats::final_return(&means));
+            g.train_finals.push(summary.final_return_mean);
+            g.entropies.push(summary.final_entropy);
             if means.len() > 1 {
-                drops.push(stats::mean_drop(&means));
+                g.drops.push(stats::mean_drop(&means));
             }
             let k = stats::tail(&means, 0.1).len();
             let late_episodes: Vec<f64> = evaluations[evaluations.len() - k..]
                 .iter()
                 .flat_map(|e| e.1.iter().copied())
                 .collect();
-            late.push(stats::std(&late_episodes));
+            g.late_std.push(stats::std(&late_episodes));
         }
-        if !f.is_empty() {
-            groups.push(GroupEvaluations {
-                label: trainer,
-                baseline,
-                frozen_baseline,
-                finals: f,
-                drops,
-                late_std: late,
-            });
+        if !g.finals.is_empty() {
+            groups.push(g);
         }
     }
     Ok(groups)
@@ -295,29 +412,61 @@ pub fn iqm_ci(xs: &[f64]) -> (f64, f64, f64) {
     (stats::iqm(xs), lo, hi)
 }
 
+/// `p [lo, hi]` with two decimals, `–` for NaN.
+pub fn format_p((p, lo, hi): (f64, f64, f64)) -> String {
+    if p.is_nan() {
+        "–".to_string()
+    } else {
+        format!("{p:.2} [{lo:.2}, {hi:.2}]")
+    }
+}
+
+/// A number with `decimals` decimals, `–` for NaN.
+pub fn format_or_dash(x: f64, decimals: usize) -> String {
+    if x.is_nan() {
+        "–".to_string()
+    } else {
+        format!("{x:.decimals$}")
+    }
+}
+
 /// The Markdown section and CSV rows of [`robust_statistics`].
-fn format_robust(groups: &[GroupEvaluations]) -> (String, String) {
+fn format_robust(groups: &[GroupEvaluations], reference: &EnvReference) -> (String, String) {
     let mut md = String::new();
+    let solved = reference.solved.map_or(String::new(), |t| {
+        format!(", solved at {t} (Gymnasium's threshold)")
+    });
     let _ = writeln!(
         md,
-        "\nRobust statistics of the deterministic evaluations (Agarwal et al., NeurIPS 2021). \
-         Final return of a run: mean of the last 10% of its evaluations. Over seeds: mean, \
-         median, interquartile mean (IQM) with its 95% percentile bootstrap CI ({BOOTSTRAP_RESAMPLES} \
-         resamples, seed {BOOTSTRAP_SEED}); consistency: IQR and std of the final returns; \
-         stability within runs: mean drop between consecutive evaluations and std of the \
-         episode returns of the last 10% of evaluations (means over seeds); `P(> bp)`: probability that a run of the \
-         group ends above a run of `bp` with the same algorithm and sweep point (`–`: the experiment has none); \
-         `P(> frozen)`: likewise against `frozen`, the random-feature control.\n"
+        "\nRobust statistics (Agarwal et al., NeurIPS 2021), under both metrics. **Greedy \
+         evaluation**: the final return of a run is the mean of the last 10% of its \
+         deterministic evaluations; **training episodes**: the mean return of its last 10 \
+         training episodes, with the policy's entropy at the last update. Over seeds: mean, \
+         median, interquartile mean (IQM) with its 95% percentile bootstrap CI \
+         ({BOOTSTRAP_RESAMPLES} resamples, seed {BOOTSTRAP_SEED}); consistency: IQR and std \
+         of the final returns; score: `(IQM - random play) / (bp's IQM - random play)`, \
+         random play {:.1} here{solved}; stability within runs (evaluations): mean drop \
+         between consecutive evaluations and std of the episode returns of the last 10% of \
+         evaluations, means over seeds divided by the same range (`stuck`: score below \
+         {STUCK_SCORE}, a run at random play is steady, not stable); `P(> bp)`: probability \
+         that a run of the group ends above a run of `bp` with the same algorithm and sweep \
+         point, with its 95% bootstrap CI (`–`: the experiment has none); `P(> frozen)`: \
+         likewise against `frozen`, the random-feature control.\n",
+        reference.random_play
     );
     let _ = writeln!(
         md,
-        "| trainer | seeds | mean | median | IQM | IQM 95% CI | IQR | std | mean drop | late std | P(> bp) | P(> frozen) |"
+        "| trainer | metric | seeds | mean | median | IQM | IQM 95% CI | IQR | std | score | mean drop | late std | entropy | P(> bp) | P(> frozen) |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        md,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
     // Labels can hold commas (`network.hidden_sizes=[64, 64]`): the csv crate quotes them.
     let mut csv = csv::Writer::from_writer(Vec::new());
     let _ = csv.write_record([
         "trainer",
+        "metric",
         "seeds",
         "mean",
         "median",
@@ -326,65 +475,112 @@ fn format_robust(groups: &[GroupEvaluations]) -> (String, String) {
         "iqm_ci_high",
         "iqr",
         "std",
+        "score",
+        "mean_drop_normalised",
+        "late_std_normalised",
         "mean_drop",
         "late_std",
+        "entropy",
         "p_improvement_over_bp",
+        "p_improvement_over_bp_ci_low",
+        "p_improvement_over_bp_ci_high",
         "p_improvement_over_frozen",
+        "p_improvement_over_frozen_ci_low",
+        "p_improvement_over_frozen_ci_high",
     ]);
+    let in_csv = |p: f64| {
+        if p.is_nan() {
+            String::new()
+        } else {
+            p.to_string()
+        }
+    };
     for g in groups {
-        let (trainer, f, drops, late) = (&g.label, &g.finals, &g.drops, &g.late_std);
-        let (_, lo, hi) = iqm_ci(f);
-        let (p, p_frozen) = (
-            g.p_over(groups, &g.baseline),
-            g.p_over(groups, &g.frozen_baseline),
-        );
-        let shown = |p: f64| {
-            if p.is_nan() {
-                "–".to_string()
-            } else {
-                format!("{p:.2}")
+        for metric in Metric::BOTH {
+            let f = g.values(metric);
+            if f.is_empty() {
+                continue;
             }
-        };
-        let in_csv = |p: f64| {
-            if p.is_nan() {
-                String::new()
-            } else {
-                p.to_string()
-            }
-        };
-        let row = [
-            stats::mean(f),
-            stats::median(f),
-            stats::iqm(f),
-            lo,
-            hi,
-            stats::iqr(f),
-            stats::std(f),
-            stats::mean(drops),
-            stats::mean(late),
-            p,
-        ];
-        let _ = writeln!(
-            md,
-            "| `{trainer}` | {} | {:.1} | {:.1} | {:.1} | [{:.1}, {:.1}] | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} |",
-            f.len(),
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            row[4],
-            row[5],
-            row[6],
-            row[7],
-            row[8],
-            shown(p),
-            shown(p_frozen)
-        );
-        let record = [trainer.clone(), f.len().to_string()]
+            let (iqm, lo, hi) = iqm_ci(&f);
+            let scale = g.scale(groups, reference, metric);
+            let score = scale.score(iqm);
+            let (p, p_frozen) = (
+                g.p_over_ci(groups, &g.baseline, metric),
+                g.p_over_ci(groups, &g.frozen_baseline, metric),
+            );
+            // Stability: evaluations only, in units of the range, unless stuck.
+            let (drop, late) = match metric {
+                Metric::Eval => (stats::mean(&g.drops), stats::mean(&g.late_std)),
+                Metric::Train => (f64::NAN, f64::NAN),
+            };
+            let (drop_n, late_n) = (drop / scale.range(), late / scale.range());
+            let stability = |x: f64| match metric {
+                Metric::Train => "–".to_string(),
+                Metric::Eval if score < STUCK_SCORE => "stuck".to_string(),
+                Metric::Eval => format_or_dash(x, 3),
+            };
+            let entropies: Vec<f64> = g
+                .entropies
+                .iter()
+                .copied()
+                .filter(|e| e.is_finite())
+                .collect();
+            let entropy = match metric {
+                Metric::Train => stats::mean(&entropies),
+                Metric::Eval => f64::NAN,
+            };
+            let _ = writeln!(
+                md,
+                "| `{}` | {} | {} | {:.1} | {:.1} | {iqm:.1} | [{lo:.1}, {hi:.1}] | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} |",
+                g.label,
+                match metric {
+                    Metric::Eval => "eval",
+                    Metric::Train => "train",
+                },
+                f.len(),
+                stats::mean(&f),
+                stats::median(&f),
+                stats::iqr(&f),
+                stats::std(&f),
+                format_or_dash(score, 2),
+                stability(drop_n),
+                stability(late_n),
+                format_or_dash(entropy, 3),
+                format_p(p),
+                format_p(p_frozen),
+            );
+            let record = [
+                g.label.clone(),
+                format!("{metric:?}").to_lowercase(),
+                f.len().to_string(),
+            ]
             .into_iter()
-            .chain(row[..9].iter().map(f64::to_string))
-            .chain([in_csv(p), in_csv(p_frozen)]);
-        let _ = csv.write_record(record);
+            .chain(
+                [
+                    stats::mean(&f),
+                    stats::median(&f),
+                    iqm,
+                    lo,
+                    hi,
+                    stats::iqr(&f),
+                    stats::std(&f),
+                    score,
+                    drop_n,
+                    late_n,
+                    drop,
+                    late,
+                    entropy,
+                    p.0,
+                    p.1,
+                    p.2,
+                    p_frozen.0,
+                    p_frozen.1,
+                    p_frozen.2,
+                ]
+                .map(in_csv),
+            );
+            let _ = csv.write_record(record);
+        }
     }
     let csv = csv
         .into_inner()
@@ -434,8 +630,8 @@ pub fn curve_on_grid(returns: &[(usize, f64)], grid: &[usize]) -> Vec<Option<f64
 
 /// Learning curves per trainer: on a grid of `points` steps up to the runs' length, the
 /// interquartile mean over seeds of [`curve_on_grid`] with its 95% percentile bootstrap
-/// confidence band ([`BOOTSTRAP_RESAMPLES`] resamples, seed [`BOOTSTRAP_SEED`] + the grid
-/// index), as Agarwal et al. (2021) plot learning curves.
+/// confidence band ([`CURVE_BOOTSTRAP_RESAMPLES`] resamples, seed [`BOOTSTRAP_SEED`] + the
+/// grid index), as Agarwal et al. (2021) plot learning curves.
 /// Grid points where some seed has no finished episode yet are left out, and so is a
 /// trainer with no point left.
 ///
@@ -472,7 +668,7 @@ pub fn learning_curves(
                     let (lo, hi) = stats::bootstrap_ci(
                         &ys,
                         stats::iqm,
-                        BOOTSTRAP_RESAMPLES,
+                        CURVE_BOOTSTRAP_RESAMPLES,
                         0.95,
                         BOOTSTRAP_SEED.wrapping_add(k as u64),
                     );
@@ -483,6 +679,72 @@ pub fn learning_curves(
         })
         .filter(|s| !s.x.is_empty())
         .collect())
+}
+
+/// Reads the steps of a run's deterministic evaluations (`eval.csv`'s `global_step`
+/// column), in order.
+///
+/// # Errors
+/// I/O or parse errors naming the file.
+pub fn read_evaluation_steps(dir: &Path) -> Result<Vec<usize>, RunnerError> {
+    let path = dir.join("eval.csv");
+    let err = |message: String| RunnerError::Results {
+        path: path.clone(),
+        message,
+    };
+    let mut reader = csv::Reader::from_path(&path).map_err(|e| err(e.to_string()))?;
+    reader
+        .records()
+        .map(|r| {
+            let r = r.map_err(|e| err(e.to_string()))?;
+            r.get(0)
+                .and_then(|v| v.parse::<usize>().ok())
+                .ok_or_else(|| err(format!("malformed evaluation row: {r:?}")))
+        })
+        .collect()
+}
+
+/// Greedy-evaluation curves per group: at the `k`-th evaluation (the same steps in every
+/// run of a group), the interquartile mean over seeds of the evaluation's mean return, with
+/// its 95% percentile bootstrap band ([`CURVE_BOOTSTRAP_RESAMPLES`] resamples); the x value
+/// is the evaluation's environment step. Evaluations that not every run of the group has
+/// are left out, and so is a group without evaluations.
+///
+/// # Errors
+/// An `eval.csv` that exists but cannot be read.
+pub fn eval_curves(
+    summaries: &[(PlannedRun, Summary)],
+    dir: &Path,
+) -> Result<Vec<Series>, RunnerError> {
+    let mut out = Vec::new();
+    for (label, _) in by_trainer(summaries) {
+        let mut runs: Vec<(Vec<usize>, Vec<f64>)> = Vec::new();
+        for (run, _) in summaries.iter().filter(|(r, _)| r.label == label) {
+            let path = dir.join(&run.id);
+            if !path.join("eval.csv").is_file() {
+                continue;
+            }
+            let means: Vec<f64> = read_evaluations(&path)?.iter().map(|e| e.0).collect();
+            runs.push((read_evaluation_steps(&path)?, means));
+        }
+        let Some(n) = runs.iter().map(|r| r.1.len()).min().filter(|&n| n > 0) else {
+            continue;
+        };
+        let mut series = Series::new(label);
+        for k in 0..n {
+            let ys: Vec<f64> = runs.iter().map(|r| r.1[k]).collect();
+            let (lo, hi) = stats::bootstrap_ci(
+                &ys,
+                stats::iqm,
+                CURVE_BOOTSTRAP_RESAMPLES,
+                0.95,
+                BOOTSTRAP_SEED.wrapping_add(k as u64),
+            );
+            series.push(runs[0].0[k] as f64, (stats::iqm(&ys), lo, hi));
+        }
+        out.push(series);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -556,31 +818,118 @@ mod tests {
             std::fs::write(dir.join("eval.csv"), text).unwrap();
             done.push(fake_run(&id, trainer, seed, *means.last().unwrap()));
         }
-        let (md, csv) = robust_statistics(&done, d.path()).unwrap().unwrap();
+        let reference = EnvReference {
+            random_play: 0.0,
+            solved: None,
+        };
+        let (md, csv) = robust_statistics(&done, d.path(), &reference)
+            .unwrap()
+            .unwrap();
         // Final returns (last 10% = the last evaluation): bp [20, 30], pdm [5, 40].
-        // bp: mean 25, IQR 5, mean drop mean(4/3, 0) = 2/3, P(> bp) 0.5.
-        // pdm: mean 22.5, IQR 17.5, drops mean(0, 3) = 1.5, P(pdm > bp) = 2/4.
+        // bp: mean 25, IQR 5, mean drop mean(4/3, 0) = 2/3, P(> bp) 0.5, score 1.
+        // pdm: mean 22.5, IQR 17.5, drops mean(0, 3) = 1.5, P(pdm > bp) = 2/4, score 0.9.
+        // Each group has an eval row, then a training row (the fake runs' training return
+        // is 0).
         let rows: Vec<Vec<String>> = csv
             .lines()
             .skip(1)
             .map(|l| l.split(',').map(String::from).collect())
             .collect();
         let num = |r: &[String], k: usize| r[k].parse::<f64>().unwrap();
-        assert_eq!(rows[0][0], "bp");
-        assert_eq!(num(&rows[0], 2), 25.0);
-        assert_eq!(num(&rows[0], 7), 5.0);
-        assert!((num(&rows[0], 9) - 2.0 / 3.0).abs() < 1e-12);
-        assert_eq!(num(&rows[0], 11), 0.5);
+        assert_eq!((rows[0][0].as_str(), rows[0][1].as_str()), ("bp", "eval"));
+        assert_eq!((rows[1][0].as_str(), rows[1][1].as_str()), ("bp", "train"));
+        assert_eq!(num(&rows[0], 3), 25.0);
+        assert_eq!(num(&rows[0], 8), 5.0);
+        assert_eq!(num(&rows[0], 10), 1.0);
+        assert!((num(&rows[0], 13) - 2.0 / 3.0).abs() < 1e-12);
+        assert!((num(&rows[0], 11) - 2.0 / 3.0 / 25.0).abs() < 1e-12);
+        assert_eq!(num(&rows[0], 16), 0.5);
         // Late std: the two episodes of the last evaluation, m -+ 1: sqrt(2).
-        assert!((num(&rows[0], 10) - 2f64.sqrt()).abs() < 1e-12);
-        assert_eq!(rows[1][0], "pdm");
-        assert_eq!(num(&rows[1], 2), 22.5);
-        assert_eq!(num(&rows[1], 7), 17.5);
-        assert_eq!(num(&rows[1], 9), 1.5);
-        assert_eq!(num(&rows[1], 11), 0.5);
-        // The IQM CI lies within the range of the final returns.
-        assert!(num(&rows[1], 5) >= 5.0 && num(&rows[1], 6) <= 40.0);
-        assert!(md.contains("| `pdm` | 2 | 22.5 |"), "{md}");
+        assert!((num(&rows[0], 14) - 2f64.sqrt()).abs() < 1e-12);
+        assert_eq!((rows[2][0].as_str(), rows[2][1].as_str()), ("pdm", "eval"));
+        assert_eq!(num(&rows[2], 3), 22.5);
+        assert_eq!(num(&rows[2], 8), 17.5);
+        assert_eq!(num(&rows[2], 10), 0.9);
+        assert_eq!(num(&rows[2], 13), 1.5);
+        assert_eq!(num(&rows[2], 16), 0.5);
+        // The P CI brackets it; the IQM CI lies within the range of the final returns.
+        assert!(num(&rows[2], 17) <= 0.5 && num(&rows[2], 18) >= 0.5);
+        assert!(num(&rows[2], 6) >= 5.0 && num(&rows[2], 7) <= 40.0);
+        // Training rows: no stability (evaluations only); bp's range is 0 there (its
+        // training IQM equals random play): no score.
+        assert_eq!(rows[1][10], "");
+        assert_eq!(rows[1][13], "");
+        assert!(md.contains("| `pdm` | eval | 2 | 22.5 |"), "{md}");
+        assert!(md.contains("| `pdm` | train | 2 | 0.0 |"), "{md}");
+    }
+
+    /// Greedy-evaluation curves: at each evaluation step, the IQM over the group's runs of
+    /// the evaluation means, inside a band within their range; evaluations only some runs
+    /// have are left out.
+    #[test]
+    fn eval_curves_are_iqm_per_evaluation() {
+        let d = tempfile::tempdir().unwrap();
+        let mut done = Vec::new();
+        for (seed, means) in [
+            (1u64, vec![1.0, 10.0, 5.0]),
+            (2, vec![3.0, 20.0]),
+            (3, vec![2.0, 30.0]),
+        ] {
+            let id = format!("pdm-{seed}");
+            let dir = d.path().join(&id);
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut text = String::from(
+                "global_step,episodes,eval_return_mean,eval_return_std,eval_return_min,eval_return_max,returns\n",
+            );
+            for (k, m) in means.iter().enumerate() {
+                text.push_str(&format!("{},1,{m},0,{m},{m},{m}\n", (k + 1) * 1000));
+            }
+            std::fs::write(dir.join("eval.csv"), text).unwrap();
+            done.push(fake_run(&id, "pdm", seed, *means.last().unwrap()));
+        }
+        let curves = eval_curves(&done, d.path()).unwrap();
+        assert_eq!(curves.len(), 1);
+        let c = &curves[0];
+        assert_eq!(
+            (c.label.as_str(), c.x.as_slice()),
+            ("pdm", &[1000.0, 2000.0][..])
+        );
+        // Three runs: the IQM keeps all three (floor(3 / 4) = 0 cut from each end).
+        assert_eq!(c.mean, [2.0, 20.0]);
+        assert!(c.lower[1] >= 10.0 && c.upper[1] <= 30.0 && c.lower[1] < c.upper[1]);
+    }
+
+    /// A group stuck at random play gets no stability figures: `stuck`.
+    #[test]
+    fn stuck_groups_show_no_stability() {
+        let d = tempfile::tempdir().unwrap();
+        let mut done = Vec::new();
+        for (trainer, seed, last) in [("bp", 1u64, 100.0), ("pdm", 1, 5.0)] {
+            let id = format!("{trainer}-{seed}");
+            let dir = d.path().join(&id);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(
+                dir.join("eval.csv"),
+                format!(
+                    "global_step,episodes,eval_return_mean,eval_return_std,eval_return_min,eval_return_max,returns\n0,1,{last},0,{last},{last},{last}\n100,1,{last},0,{last},{last},{last}\n"
+                ),
+            )
+            .unwrap();
+            done.push(fake_run(&id, trainer, seed, last));
+        }
+        let reference = EnvReference {
+            random_play: 0.0,
+            solved: Some(90.0),
+        };
+        let (md, _) = robust_statistics(&done, d.path(), &reference)
+            .unwrap()
+            .unwrap();
+        let pdm = md
+            .lines()
+            .find(|l| l.starts_with("| `pdm` | eval"))
+            .unwrap();
+        assert!(pdm.contains("| 0.05 | stuck | stuck |"), "{pdm}");
+        assert!(md.contains("solved at 90"), "{md}");
     }
 
     /// `P(> bp)` and `P(> frozen)` compare each group with the `bp` and `frozen` groups
@@ -636,27 +985,36 @@ mod tests {
                 "bp x=[1, 2]"
             ]
         );
-        let (md, csv) = robust_statistics(&done, d.path()).unwrap().unwrap();
+        let reference = EnvReference {
+            random_play: 0.0,
+            solved: None,
+        };
+        let (md, csv) = robust_statistics(&done, d.path(), &reference)
+            .unwrap()
+            .unwrap();
         let column = |c: usize| -> Vec<String> {
             csv::Reader::from_reader(csv.as_bytes())
                 .records()
-                .map(|r| r.unwrap()[c].to_string())
+                .map(|r| r.unwrap())
+                .filter(|r| &r[1] == "eval")
+                .map(|r| r[c].to_string())
                 .collect()
         };
         // a2c pdm (20) beats a2c bp (10); ppo pdm (20) loses to ppo bp (30); the local_lr
         // point (27) is compared with the one ppo bp and ppo frozen (25).
-        assert_eq!(column(11), ["0.5", "1", "0.5", "0", "0", "0", ""]);
-        assert_eq!(column(12), ["", "", "1", "0", "0.5", "1", ""]);
-        assert!(md.contains("| `pdm x=[1, 2]` | 1 |"), "{md}");
+        assert_eq!(column(16), ["0.5", "1", "0.5", "0", "0", "0", ""]);
+        assert_eq!(column(19), ["", "", "1", "0", "0.5", "1", ""]);
+        assert!(md.contains("| `pdm x=[1, 2]` | eval | 1 |"), "{md}");
         assert!(
             md.lines()
-                .any(|l| l.starts_with("| `pdm x=[1, 2]`") && l.ends_with("| – | – |")),
+                .any(|l| l.starts_with("| `pdm x=[1, 2]` | eval") && l.ends_with("| – | – |")),
             "{md}"
         );
         assert!(
-            md.lines()
-                .any(|l| l.starts_with("| `ppo pdm trainer.local_lr=0.01`")
-                    && l.ends_with("| 0.00 | 1.00 |")),
+            md.lines().any(
+                |l| l.starts_with("| `ppo pdm trainer.local_lr=0.01` | eval")
+                    && l.ends_with("| 0.00 [0.00, 0.00] | 1.00 [1.00, 1.00] |")
+            ),
             "{md}"
         );
     }

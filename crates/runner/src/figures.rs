@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{BoldPoints, Ranged};
 use plotters::coord::types::RangedCoordf64;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontStyle, register_font};
 
 /// DejaVu Sans (regular), embedded so that figures render identically everywhere.
@@ -179,7 +181,18 @@ pub fn learning_curves_png(
 
     let pixels = render(size, &|root, k| {
         root.fill(&WHITE).map_err(err_string)?;
-        draw_chart(root, k, title, x_label, y_label, &data, &[], size)
+        draw_chart(
+            root,
+            k,
+            title,
+            x_label,
+            y_label,
+            &data,
+            &[],
+            size,
+            &[],
+            true,
+        )
     })
     .map_err(|message| FigureError::Render {
         path: path.to_path_buf(),
@@ -323,7 +336,7 @@ fn non_empty_range(lo: f64, hi: f64) -> (f64, f64) {
     }
 }
 
-fn data_ranges(data: &[Curve]) -> ((f64, f64), (f64, f64)) {
+fn data_ranges(data: &[Curve], references: &[Reference]) -> ((f64, f64), (f64, f64)) {
     let (mut x0, mut x1) = (f64::INFINITY, f64::NEG_INFINITY);
     let (mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY);
     for &(x, m, lo, hi) in data.iter().flat_map(|c| &c.points) {
@@ -331,6 +344,10 @@ fn data_ranges(data: &[Curve]) -> ((f64, f64), (f64, f64)) {
         x1 = x1.max(x);
         y0 = y0.min(m).min(lo).min(hi);
         y1 = y1.max(m).max(lo).max(hi);
+    }
+    for r in references.iter().filter(|r| r.value.is_finite()) {
+        y0 = y0.min(r.value);
+        y1 = y1.max(r.value);
     }
     let x = non_empty_range(x0, x1);
     let (y0, y1) = non_empty_range(y0, y1);
@@ -377,6 +394,70 @@ fn tick_label(v: f64, span: f64) -> String {
     } else {
         compact_number(v)
     }
+}
+
+/// The colour of each trainer in every figure of the project: `bp` blue, `pdm` vermillion,
+/// `pdm_guided` bluish green, `frozen` orange (Okabe–Ito).
+pub const TRAINER_COLOURS: [(&str, RGBColor); 4] = [
+    ("bp", COLOURS[0]),
+    ("pdm", COLOURS[1]),
+    ("pdm_guided", COLOURS[2]),
+    ("frozen", COLOURS[3]),
+];
+
+/// The trainer a label names: the first of its words that is a trainer's name (labels are
+/// `[algo] trainer [options]`).
+fn trainer_of(label: &str) -> Option<&'static str> {
+    label.split_whitespace().find_map(|w| {
+        TRAINER_COLOURS
+            .iter()
+            .find(|(name, _)| *name == w)
+            .map(|(name, _)| *name)
+    })
+}
+
+/// The colour of each label of a figure, in order: a label that names a trainer gets the
+/// trainer's colour ([`TRAINER_COLOURS`]); the second, third, ... label of the same trainer
+/// a shade of it, darker and lighter in turn; other labels the palette's colours in order.
+fn label_colours(labels: &[&str]) -> Vec<RGBColor> {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut others = 0;
+    labels
+        .iter()
+        .map(|label| match trainer_of(label) {
+            Some(trainer) => {
+                let base = TRAINER_COLOURS
+                    .iter()
+                    .find(|(n, _)| *n == trainer)
+                    .map(|(_, c)| *c)
+                    .expect("a trainer's colour");
+                let k = seen.iter().filter(|t| **t == trainer).count();
+                seen.push(trainer);
+                shade(base, k)
+            }
+            None => {
+                // Palette colours not used by a trainer: black, sky blue, purple, then more.
+                let c = [COLOURS[6], COLOURS[5], COLOURS[4]]
+                    .get(others)
+                    .copied()
+                    .unwrap_or_else(|| colour(others + COLOURS.len()));
+                others += 1;
+                c
+            }
+        })
+        .collect()
+}
+
+/// The `k`-th shade of `c`: `c` itself, then darker, lighter, darker still, ...
+fn shade(c: RGBColor, k: usize) -> RGBColor {
+    if k == 0 {
+        return c;
+    }
+    let step = 0.28 * k.div_ceil(2) as f64;
+    let t = step.min(0.75);
+    let mix = |v: u8, to: f64| (f64::from(v) + (to - f64::from(v)) * t).round() as u8;
+    let to = if k % 2 == 1 { 0.0 } else { 255.0 };
+    RGBColor(mix(c.0, to), mix(c.1, to), mix(c.2, to))
 }
 
 fn colour(i: usize) -> RGBColor {
@@ -455,6 +536,8 @@ fn draw_chart<DB: DrawingBackend>(
     data: &[Curve],
     colours: &[RGBColor],
     (width, height): (u32, u32),
+    references: &[Reference],
+    own_legend: bool,
 ) -> Result<(), String> {
     let colour = |i: usize| colours.get(i).copied().unwrap_or_else(|| colour(i));
     // Everything scales with the image, relative to the 900x560 reference size.
@@ -467,7 +550,7 @@ fn draw_chart<DB: DrawingBackend>(
     let tick_font = (FONT, pt(14.0)).into_font().color(&RGBColor(40, 40, 40));
     let legend_font = (FONT, pt(15.0)).into_font().color(&BLACK);
 
-    let ((x0, x1), (y0, y1)) = data_ranges(data);
+    let ((x0, x1), (y0, y1)) = data_ranges(data, references);
     let (n_x_labels, n_y_labels) = (8, 7);
 
     // Size the label areas from the actual tick labels.
@@ -512,6 +595,28 @@ fn draw_chart<DB: DrawingBackend>(
         .set_all_tick_mark_size(tick_mark)
         .draw()
         .map_err(err_string)?;
+
+    // Reference lines under the data, labelled at their right end.
+    let ref_font = (FONT, pt(13.0)).into_font().color(&RGBColor(90, 90, 90));
+    for r in references {
+        let dash = (pt(8.0), pt(5.0));
+        chart
+            .draw_series(std::iter::once(DashedPathElement::new(
+                vec![(x0, r.value), (x1, r.value)],
+                dash.0 as i32,
+                dash.1 as i32,
+                reference_style(k),
+            )))
+            .map_err(err_string)?;
+        let anchor = Pos::new(HPos::Right, VPos::Bottom);
+        chart
+            .draw_series(std::iter::once(Text::new(
+                r.label.clone(),
+                (x1, r.value),
+                ref_font.clone().pos(anchor),
+            )))
+            .map_err(err_string)?;
+    }
 
     // Bands first, so that no band covers another series' line.
     let line_w = pt(2.5) as u32;
@@ -559,6 +664,9 @@ fn draw_chart<DB: DrawingBackend>(
         });
     }
 
+    if !own_legend {
+        return Ok(());
+    }
     // Legend in the corner where it hides the least of the curves.
     let legend_key = pt(34.0) as i32;
     let legend_margin = pt(8.0) as i32;
@@ -698,6 +806,17 @@ pub struct Interval {
     pub value: f64,
     pub lower: f64,
     pub upper: f64,
+    /// The values the estimate is made of (e.g. each seed's final return), drawn as dots
+    /// in the row; empty draws none.
+    pub points: Vec<f64>,
+}
+
+/// A reference value drawn across a panel as a dashed grey line with its label (random
+/// play, the solved threshold): horizontal in line panels, vertical in interval panels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reference {
+    pub label: String,
+    pub value: f64,
 }
 
 /// What a panel shows.
@@ -718,16 +837,22 @@ pub struct Panel {
     pub x_label: String,
     pub y_label: String,
     pub data: PanelData,
+    /// Reference lines (the axis range includes them); empty draws none.
+    pub references: Vec<Reference>,
 }
 
 /// A figure: a title over a grid of panels, `columns` wide, each `panel_size` pixels.
-/// Labels keep their colour across panels (the order of first appearance).
+/// Labels keep their colour across panels: a trainer's colour ([`TRAINER_COLOURS`]), or
+/// the palette's in the order of first appearance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Figure {
     pub title: String,
     pub panels: Vec<Panel>,
     pub columns: usize,
     pub panel_size: (u32, u32),
+    /// One legend for the whole figure, in a strip under the title, clear of the data (and
+    /// none inside the line panels); otherwise each line panel has its own.
+    pub legend: bool,
 }
 
 impl Figure {
@@ -753,18 +878,98 @@ impl Figure {
         (self.panels.len().div_ceil(cols), cols)
     }
 
+    /// Height in pixels of the figure-level legend strip (0 without one).
+    fn legend_height(&self) -> u32 {
+        if !self.legend {
+            return 0;
+        }
+        let width = self.panel_size.0 * self.grid().1 as u32;
+        LEGEND_ROW * legend_rows(&self.labels(), width)
+    }
+
     /// Size of the whole image in pixels.
     pub fn size(&self) -> (u32, u32) {
         let (rows, cols) = self.grid();
         let title_h = if self.title.is_empty() { 0 } else { 44 };
         (
             self.panel_size.0 * cols as u32,
-            self.panel_size.1 * rows as u32 + title_h,
+            self.panel_size.1 * rows as u32 + title_h + self.legend_height(),
         )
     }
 }
 
 const INTERVAL_BAR_ALPHA: f64 = 0.45;
+
+/// Height of one row of the figure-level legend, in output pixels.
+const LEGEND_ROW: u32 = 30;
+
+/// Approximate width in output pixels of one legend entry (key and text at 15 pt).
+fn legend_entry_width(label: &str) -> u32 {
+    44 + 9 * label.chars().count() as u32
+}
+
+/// Rows the figure-level legend needs at `width` pixels.
+fn legend_rows(labels: &[&str], width: u32) -> u32 {
+    let (mut rows, mut x) = (1, 0);
+    for l in labels {
+        let w = legend_entry_width(l);
+        if x > 0 && x + w > width.saturating_sub(40) {
+            rows += 1;
+            x = 0;
+        }
+        x += w;
+    }
+    rows
+}
+
+/// Draws the figure-level legend into `area`: a key and the label of each entry, left to
+/// right, wrapping into rows.
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    k: f64,
+    labels: &[&str],
+    colours: &[RGBColor],
+) -> Result<(), String> {
+    let font = (FONT, (15.0 * k).round()).into_font().color(&BLACK);
+    let (w, _) = area.dim_in_pixel();
+    let row_h = (f64::from(LEGEND_ROW) * k) as i32;
+    let (mut x, mut y) = ((20.0 * k) as i32, 0i32);
+    for (label, c) in labels.iter().zip(colours) {
+        let entry = (f64::from(legend_entry_width(label)) * k) as i32;
+        if x > (20.0 * k) as i32 && x + entry > w as i32 - (20.0 * k) as i32 {
+            x = (20.0 * k) as i32;
+            y += row_h;
+        }
+        let mid = y + row_h / 2;
+        let key = (24.0 * k) as i32;
+        area.draw(&Rectangle::new(
+            [
+                (x, mid - (5.0 * k) as i32),
+                (x + key, mid + (5.0 * k) as i32),
+            ],
+            c.mix(BAND_ALPHA).filled(),
+        ))
+        .map_err(err_string)?;
+        area.draw(&PathElement::new(
+            vec![(x, mid), (x + key, mid)],
+            c.stroke_width((2.5 * k) as u32),
+        ))
+        .map_err(err_string)?;
+        area.draw(&Text::new(
+            label.to_string(),
+            (x + key + (8.0 * k) as i32, mid - (8.0 * k) as i32),
+            font.clone(),
+        ))
+        .map_err(err_string)?;
+        x += entry;
+    }
+    Ok(())
+}
+
+/// The style of reference lines.
+fn reference_style(k: f64) -> ShapeStyle {
+    RGBColor(110, 110, 110).stroke_width((1.5 * k).round().max(1.0) as u32)
+}
 
 /// Draws one interval panel into `root`.
 fn draw_intervals<DB: DrawingBackend>(
@@ -785,6 +990,14 @@ fn draw_intervals<DB: DrawingBackend>(
     for v in intervals {
         x0 = x0.min(v.lower).min(v.value);
         x1 = x1.max(v.upper).max(v.value);
+        for &p in &v.points {
+            x0 = x0.min(p);
+            x1 = x1.max(p);
+        }
+    }
+    for r in &panel.references {
+        x0 = x0.min(r.value);
+        x1 = x1.max(r.value);
     }
     let (x0, x1) = non_empty_range(x0, x1);
     let pad = 0.05 * (x1 - x0);
@@ -831,6 +1044,27 @@ fn draw_intervals<DB: DrawingBackend>(
         .set_all_tick_mark_size(tick_mark)
         .draw()
         .map_err(err_string)?;
+    let ref_font = (FONT, pt(13.0)).into_font().color(&RGBColor(90, 90, 90));
+    for r in &panel.references {
+        chart
+            .draw_series(std::iter::once(DashedPathElement::new(
+                vec![
+                    (r.value, SegmentValue::Exact(0)),
+                    (r.value, SegmentValue::Exact(n)),
+                ],
+                pt(8.0) as i32,
+                pt(5.0) as i32,
+                reference_style(k),
+            )))
+            .map_err(err_string)?;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                format!(" {}", r.label),
+                (r.value, SegmentValue::Exact(n)),
+                ref_font.clone().pos(Pos::new(HPos::Left, VPos::Top)),
+            )))
+            .map_err(err_string)?;
+    }
     let line_w = pt(3.0) as u32;
     for (j, v) in intervals.iter().enumerate() {
         let c = colours.get(j).copied().unwrap_or_else(|| colour(j));
@@ -857,6 +1091,22 @@ fn draw_intervals<DB: DrawingBackend>(
         chart
             .draw_series(std::iter::once(tick))
             .map_err(err_string)?;
+        // One dot per value, spread over the row's height (fixed offsets: reproducible).
+        let (_, top) = chart.backend_coord(&(v.value, SegmentValue::Exact(row + 1)));
+        let (_, bottom) = chart.backend_coord(&(v.value, SegmentValue::Exact(row)));
+        let dark = shade(c, 1);
+        for (i, &p) in v.points.iter().enumerate() {
+            let (x, _) = chart.backend_coord(&(p, SegmentValue::Exact(row)));
+            let frac = 0.2 + 0.6 * ((i * 7) % 11) as f64 / 10.0;
+            let y = top + ((bottom - top) as f64 * frac) as i32;
+            let base = root.get_base_pixel();
+            root.draw(&Circle::new(
+                (x - base.0, y - base.1),
+                pt(3.0) as i32,
+                dark.mix(0.85).filled(),
+            ))
+            .map_err(err_string)?;
+        }
     }
     Ok(())
 }
@@ -868,7 +1118,11 @@ fn check_intervals(path: &Path, panel: &Panel, v: &[Interval]) -> Result<(), Fig
         });
     }
     for i in v {
-        for (field, value) in [("value", i.value), ("lower", i.lower), ("upper", i.upper)] {
+        let points = i.points.iter().map(|&p| ("points", p));
+        for (field, value) in [("value", i.value), ("lower", i.lower), ("upper", i.upper)]
+            .into_iter()
+            .chain(points)
+        {
             if !value.is_finite() {
                 return Err(FigureError::NonFinite {
                     path: path.to_path_buf(),
@@ -892,6 +1146,13 @@ fn draw_figure<DB: DrawingBackend>(
 ) -> Result<(), String> {
     root.fill(&WHITE).map_err(err_string)?;
     let labels = figure.labels();
+    let palette = label_colours(&labels);
+    let colour_of = |label: &str| {
+        labels
+            .iter()
+            .position(|l| *l == label)
+            .map_or(COLOURS[0], |i| palette[i])
+    };
     let (rows, cols) = figure.grid();
     let area = if figure.title.is_empty() {
         root.clone()
@@ -903,14 +1164,19 @@ fn draw_figure<DB: DrawingBackend>(
             )
             .map_err(err_string)?
     };
+    let area = if figure.legend {
+        let (strip, rest) =
+            area.split_vertically((f64::from(figure.legend_height()) * k).round() as u32);
+        draw_legend(&strip, k, &labels, &palette)?;
+        rest
+    } else {
+        area
+    };
     let cells = area.split_evenly((rows, cols));
     for ((panel, cell), curves) in figure.panels.iter().zip(&cells).zip(curves) {
         match (&panel.data, curves) {
             (PanelData::Lines(series), Some(curves)) => {
-                let colours: Vec<RGBColor> = series
-                    .iter()
-                    .map(|s| colour(labels.iter().position(|l| *l == s.label).unwrap_or(0)))
-                    .collect();
+                let colours: Vec<RGBColor> = series.iter().map(|s| colour_of(&s.label)).collect();
                 draw_chart(
                     cell,
                     k,
@@ -920,13 +1186,12 @@ fn draw_figure<DB: DrawingBackend>(
                     curves,
                     &colours,
                     figure.panel_size,
+                    &panel.references,
+                    !figure.legend,
                 )?;
             }
             (PanelData::Intervals(v), _) => {
-                let colours: Vec<RGBColor> = v
-                    .iter()
-                    .map(|s| colour(labels.iter().position(|l| *l == s.label).unwrap_or(0)))
-                    .collect();
+                let colours: Vec<RGBColor> = v.iter().map(|s| colour_of(&s.label)).collect();
                 draw_intervals(cell, k, panel, v, &colours, figure.panel_size)?;
             }
             (PanelData::Lines(_), None) => unreachable!("curves are validated for line panels"),

@@ -12,6 +12,7 @@ pub mod error;
 pub mod evaluate;
 pub mod experiment;
 pub mod figures;
+pub mod reference;
 pub mod reproduce;
 pub mod rollout;
 pub mod run;

@@ -2,8 +2,8 @@
 //! draw. `cargo xtask reproduce` calls [`reproduce`] for each config file.
 
 use crate::aggregate::{
-    GroupEvaluations, evaluation_stats, iqm_ci, learning_curves, read_evaluations,
-    robust_statistics, summary_markdown,
+    GroupEvaluations, Metric, eval_curves, evaluation_stats, iqm_ci, learning_curves,
+    read_evaluations, robust_statistics, summary_markdown,
 };
 use crate::atomic::write_atomic;
 use crate::error::RunnerError;
@@ -11,8 +11,10 @@ use crate::experiment::PlannedRun;
 use crate::experiment::{
     Experiment, ExperimentReport, Shard, complete_runs, run_experiment, run_steps, summaries,
 };
-use crate::figures::{Figure, Interval, Panel, PanelData, Series, save_figure};
+use crate::figures::{Figure, Interval, Panel, PanelData, Reference, Series, save_figure};
+use crate::reference::{EnvReference, References};
 use indicatif::{ProgressBar, ProgressStyle};
+use pdmrl_agents::TrainerKind;
 use pdmrl_envs::Registry;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -149,7 +151,7 @@ pub fn reproduce_shard(
     )?;
     bar.finish_and_clear();
 
-    let (summary_md, figures) = write_report(&experiment, &all_runs, results)?;
+    let (summary_md, figures) = write_report(&experiment, &all_runs, results, &registry)?;
     Ok(Reproduction {
         name: experiment.name,
         report,
@@ -162,30 +164,109 @@ pub fn reproduce_shard(
 const COLUMNS: usize = 3;
 /// Size of one panel in pixels.
 const PANEL: (u32, u32) = (640, 420);
+/// Size of one panel of a figure of small multiples.
+const SMALL_PANEL: (u32, u32) = (560, 340);
+/// An env with more groups than this gets its learning curves as small multiples: one row
+/// per PDM group, with its `bp` and `frozen` groups.
+const MAX_GROUPS_PER_PANEL: usize = 4;
+
+/// The reference lines of an env's panels: random play and, where Gymnasium has one, the
+/// solved threshold.
+fn references(reference: &EnvReference) -> Vec<Reference> {
+    let mut out = vec![Reference {
+        label: "random play".into(),
+        value: reference.random_play,
+    }];
+    if let Some(t) = reference.solved {
+        out.push(Reference {
+            label: "solved".into(),
+            value: t,
+        });
+    }
+    out
+}
+
+/// One row of an env's learning curves: its title (the PDM group it is about, or none
+/// when every group is drawn together) and its members, each a group label and the label
+/// it is drawn under.
+struct CurveRow {
+    title: Option<String>,
+    members: Vec<(String, String)>,
+}
+
+/// The panels of each row of an env's learning curves: the groups drawn together, and
+/// how each is labelled. With few groups, one row of every group under its own label;
+/// with more than [`MAX_GROUPS_PER_PANEL`], one row per group that is neither a `bp` nor a
+/// `frozen` group, holding it with its `bp` and `frozen` groups, each labelled by its
+/// trainer alone (the row's title names the group).
+fn curve_rows(groups: &[(String, String, String)]) -> Vec<CurveRow> {
+    if groups.len() <= MAX_GROUPS_PER_PANEL {
+        let members = groups
+            .iter()
+            .map(|(l, _, _)| (l.clone(), l.clone()))
+            .collect();
+        return vec![CurveRow {
+            title: None,
+            members,
+        }];
+    }
+    let trainer = |label: &str| {
+        label
+            .split_whitespace()
+            .find(|w| TrainerKind::ALL.iter().any(|k| k.name() == *w))
+            .unwrap_or(label)
+            .to_string()
+    };
+    groups
+        .iter()
+        .filter(|(l, bp, frozen)| l != bp && l != frozen)
+        .map(|(l, bp, frozen)| {
+            let members = [bp, frozen, l]
+                .into_iter()
+                .filter(|m| groups.iter().any(|(g, _, _)| g == *m))
+                .map(|m| (m.clone(), trainer(m)))
+                .collect();
+            CurveRow {
+                title: Some(l.clone()),
+                members,
+            }
+        })
+        .collect()
+}
 
 /// Writes the tables and figures of an experiment from the complete runs in
-/// `results/<name>/` (training nothing):
+/// `results/<name>/` (training nothing); `registry` makes the envs whose random play the
+/// tables and figures are read against ([`crate::reference`]):
 ///
 /// * `results/<name>/summary.md`: per env, the summary table, the hidden-layer
-///   diagnostics and the robust statistics ([`robust_statistics`]); `summary.csv`: the
-///   robust statistics with an `env` column;
-/// * `results/figures/<name>_curves.{png,svg}`: learning curves, one panel per env, IQM
-///   over seeds with a 95% bootstrap band;
-/// * `<name>_final.{png,svg}`: final return (IQM over seeds, 95% bootstrap CI) per env and
-///   group; `<name>_stability.{png,svg}`: mean drop between consecutive evaluations and
-///   std of the late evaluation returns (IQM over seeds, CI);
+///   diagnostics and the robust statistics of both metrics ([`robust_statistics`]);
+///   `summary.csv`: the robust statistics with an `env` column;
+/// * `results/figures/<name>_curves.{png,svg}`: per env, the training-episode return
+///   (left) and the greedy-evaluation return (right) against environment steps, IQM over
+///   seeds with a 95% bootstrap band; small multiples (one row per PDM group, with its
+///   `bp` and `frozen` groups) when an env has more than [`MAX_GROUPS_PER_PANEL`] groups;
+/// * `<name>_final.{png,svg}`: per env, the final return under each metric (IQM over
+///   seeds, 95% bootstrap CI, every seed as a dot); `<name>_stability.{png,svg}`: mean drop
+///   between consecutive evaluations and std of the late evaluation returns (IQM over
+///   seeds, CI);
 /// * `<name>_depth.{png,svg}` if the experiment sweeps `network.hidden_sizes`: final
 ///   return against the number of hidden layers, one line per trainer.
+///
+/// Every line panel and final panel carries the env's random-play return and, where
+/// Gymnasium has one, its solved threshold as reference lines; every trainer has its
+/// colour ([`crate::figures::TRAINER_COLOURS`]).
 ///
 /// Returns the summary path and the figures written; with no complete run, nothing is
 /// written (and no figure returned).
 ///
 /// # Errors
-/// A results file that cannot be read, or a table or figure that cannot be written.
+/// A results file that cannot be read, an env that cannot be made, or a table or figure
+/// that cannot be written.
 pub fn write_report(
     experiment: &Experiment,
     all_runs: &[PlannedRun],
     results: &Path,
+    registry: &Registry,
 ) -> Result<(PathBuf, Vec<PathBuf>), RunnerError> {
     let dir = results.join(&experiment.name);
     let done = summaries(all_runs, &dir)?;
@@ -211,16 +292,19 @@ pub fn write_report(
         all_runs.len(),
     );
     let mut csv = String::new();
+    let mut refs = References::default();
     let (mut curves, mut finals, mut drops, mut late, mut depth) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut small_multiples = false;
     for env in &experiment.envs {
         let runs = crate::aggregate::of_env(&done, env);
         if runs.is_empty() {
             let _ = writeln!(md, "## {env}\n\nNo complete run yet.\n");
             continue;
         }
+        let reference = refs.of(registry, env)?;
         md.push_str(&summary_markdown(env, &runs));
-        if let Some((robust, rows)) = robust_statistics(&runs, &dir)? {
+        if let Some((robust, rows)) = robust_statistics(&runs, &dir, &reference)? {
             md.push_str(&robust);
             md.push('\n');
             let mut lines = rows.lines();
@@ -232,14 +316,45 @@ pub fn write_report(
                 let _ = writeln!(csv, "{env},{line}");
             }
         }
-        let series = learning_curves(&runs, &dir, 100)?;
-        if !series.is_empty() {
-            curves.push(Panel {
-                title: env.clone(),
-                x_label: "environment steps".into(),
-                y_label: "episodic return (last 10 episodes)".into(),
-                data: PanelData::Lines(series),
-            });
+        // Learning curves: training episodes | greedy evaluations, per row of groups.
+        let train = learning_curves(&runs, &dir, 100)?;
+        let eval = eval_curves(&runs, &dir)?;
+        let mut groups: Vec<(String, String, String)> = Vec::new();
+        for (r, _) in &runs {
+            if !groups.iter().any(|g| g.0 == r.label) {
+                groups.push((r.label.clone(), r.bp_label.clone(), r.frozen_label.clone()));
+            }
+        }
+        let rows = curve_rows(&groups);
+        small_multiples |= rows.len() > 1 || rows.iter().any(|r| r.title.is_some());
+        for CurveRow { title, members } in rows {
+            let pick = |all: &[Series]| -> Vec<Series> {
+                members
+                    .iter()
+                    .filter_map(|(label, shown)| {
+                        all.iter().find(|s| s.label == *label).map(|s| Series {
+                            label: shown.clone(),
+                            ..s.clone()
+                        })
+                    })
+                    .collect()
+            };
+            let title = title.map_or(env.clone(), |t| format!("{env}: {t}"));
+            for (series, what) in [
+                (pick(&train), "training return (IQM, last 10 episodes)"),
+                (pick(&eval), "greedy evaluation return (IQM)"),
+            ] {
+                if series.is_empty() {
+                    continue;
+                }
+                curves.push(Panel {
+                    title: title.clone(),
+                    x_label: "environment steps".into(),
+                    y_label: what.into(),
+                    data: PanelData::Lines(series),
+                    references: references(&reference),
+                });
+            }
         }
         let groups = evaluation_stats(&runs, &dir)?;
         let interval = |label: &str, xs: &[f64]| {
@@ -249,9 +364,12 @@ pub fn write_report(
                 value,
                 lower,
                 upper,
+                points: xs.to_vec(),
             }
         };
-        let panel = |x_label: &str, f: &dyn Fn(&GroupEvaluations) -> &[f64]| Panel {
+        let panel = |x_label: &str,
+                     refs: Vec<Reference>,
+                     f: &dyn Fn(&GroupEvaluations) -> Vec<f64>| Panel {
             title: env.clone(),
             x_label: x_label.into(),
             y_label: String::new(),
@@ -259,20 +377,31 @@ pub fn write_report(
                 groups
                     .iter()
                     .filter(|g| !f(g).is_empty())
-                    .map(|g| interval(&g.label, f(g)))
+                    .map(|g| interval(&g.label, &f(g)))
                     .collect(),
             ),
+            references: refs,
         };
         if !groups.is_empty() {
-            finals.push(panel("final evaluation return (IQM, 95% CI)", &|g| {
-                &g.finals
-            }));
-            drops.push(panel("mean drop between evaluations (IQM, 95% CI)", &|g| {
-                &g.drops
-            }));
+            for metric in Metric::BOTH {
+                finals.push(panel(
+                    &format!(
+                        "final return, {} (IQM, 95% CI; dots: seeds)",
+                        metric.describe()
+                    ),
+                    references(&reference),
+                    &|g| g.values(metric),
+                ));
+            }
+            drops.push(panel(
+                "mean drop between evaluations (IQM, 95% CI)",
+                Vec::new(),
+                &|g| g.drops.clone(),
+            ));
             late.push(panel(
                 "std of late evaluation returns (IQM, 95% CI)",
-                &|g| &g.late_std,
+                Vec::new(),
+                &|g| g.late_std.clone(),
             ));
         }
         if experiment.sweep.contains_key("network.hidden_sizes")
@@ -283,6 +412,7 @@ pub fn write_report(
                 x_label: "hidden layers".into(),
                 y_label: "final evaluation return (IQM)".into(),
                 data: PanelData::Lines(series),
+                references: references(&reference),
             });
         }
     }
@@ -294,41 +424,47 @@ pub fn write_report(
     let figures_dir = results.join("figures");
     let mut written = Vec::new();
     let name = &experiment.name;
+    finals.retain(|p| !matches!(&p.data, PanelData::Intervals(v) if v.is_empty()));
     drops.retain(|p| !matches!(&p.data, PanelData::Intervals(v) if v.is_empty()));
     late.retain(|p| !matches!(&p.data, PanelData::Intervals(v) if v.is_empty()));
     let stability: Vec<Panel> = drops.into_iter().chain(late).collect();
     // One column per env: drops on the top row, late std on the bottom row.
     let stability_columns = experiment.envs.len().max(1);
-    for (stem, title, panels, columns) in [
+    let curve_panel = if small_multiples { SMALL_PANEL } else { PANEL };
+    for (stem, title, panels, columns, panel_size) in [
         (
             "curves",
             format!("{name}: {algo}, IQM over seeds, 95% CI"),
             curves,
-            COLUMNS,
+            2,
+            curve_panel,
         ),
         (
             "final",
             format!("{name}: {algo}, final return"),
             finals,
-            COLUMNS,
+            2,
+            PANEL,
         ),
         (
             "stability",
             format!("{name}: {algo}, stability within runs"),
             stability,
             stability_columns,
+            PANEL,
         ),
         (
             "depth",
             format!("{name}: {algo}, return against depth"),
             depth,
             COLUMNS,
+            PANEL,
         ),
     ] {
         if panels.is_empty() {
             continue;
         }
-        // Interval panels are as tall as their rows need; a lone panel gets more room.
+        // Interval panels are as tall as their rows need.
         let rows = panels
             .iter()
             .map(|p| match &p.data {
@@ -337,13 +473,15 @@ pub fn write_report(
             })
             .max()
             .unwrap_or(0) as u32;
-        let (w, h) = if panels.len() == 1 { (900, 560) } else { PANEL };
+        let (w, h) = panel_size;
         let h = if rows > 0 { 130 + 44 * rows } else { h };
+        let lines = panels.iter().any(|p| matches!(p.data, PanelData::Lines(_)));
         let figure = Figure {
             title,
             panels,
             columns,
             panel_size: (w, h),
+            legend: lines,
         };
         written.extend(save_figure(
             &figures_dir.join(format!("{name}_{stem}")),

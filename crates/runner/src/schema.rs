@@ -17,7 +17,9 @@
 //! [trainer]
 //! kind = ["bp", "pdm", "pdm_guided", "frozen"]  # one or a list (required)
 //! local_lr = 1e-3                   # trainer options: local_lr, local_lr_schedule,
-//!                                   # local_until, features, guidance.*, pdm.* (bp and
+//!                                   # local_until, local_adam_eps, local_optimizer,
+//!                                   # local_momentum, local_steps, scale_features,
+//!                                   # feature_ema, features, guidance.*, pdm.* (bp and
 //!                                   # frozen read none of them, pdm all but guidance.*:
 //!                                   # varying one runs bp and frozen once)
 //!

@@ -20,8 +20,8 @@ fn every_committed_run_keeps_its_id() {
             let Ok(text) = std::fs::read_to_string(&config) else {
                 continue;
             };
-            let parsed: RunConfig = toml::from_str(&text)
-                .unwrap_or_else(|e| panic!("{}: {e}", config.display()));
+            let parsed: RunConfig =
+                toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", config.display()));
             let name = run.file_name().to_string_lossy().into_owned();
             if run_id(&parsed) != name {
                 wrong.push(format!("{name} resolves to {}", run_id(&parsed)));
@@ -33,6 +33,63 @@ fn every_committed_run_keeps_its_id() {
             checked += 1;
         }
     }
-    assert!(checked > 1000, "only {checked} committed runs found under {}", results.display());
-    assert!(wrong.is_empty(), "{} of {checked} runs:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        checked > 1000,
+        "only {checked} committed runs found under {}",
+        results.display()
+    );
+    assert!(
+        wrong.is_empty(),
+        "{} of {checked} runs:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
+/// Each option added after runs were committed is absent from a serialized config at its
+/// default and present (changing the run id) when set.
+#[test]
+fn new_options_are_left_out_at_their_defaults() {
+    use pdmrl_agents::{
+        AgentConfig, LocalLrSchedule, LocalOptimizer, LocalSteps, MdsLoss, TrainerConfig,
+        TrainerKind,
+    };
+    let base = RunConfig {
+        env_id: "CartPole-v1".into(),
+        seed: 1,
+        trainer: TrainerConfig::new(TrainerKind::Pdm),
+        agent: AgentConfig::default(),
+    };
+    let text = toml::to_string(&base).unwrap();
+    type Change = fn(&mut TrainerConfig);
+    let set: [(&str, Change); 8] = [
+        ("local_lr_schedule", |t| {
+            t.local_lr_schedule = LocalLrSchedule::Linear
+        }),
+        ("local_until", |t| t.local_until = 0.5),
+        ("local_optimizer", |t| {
+            t.local_optimizer = LocalOptimizer::Sgd
+        }),
+        ("local_momentum", |t| t.local_momentum = 0.9),
+        ("local_steps", |t| t.local_steps = LocalSteps::Iteration),
+        ("scale_features", |t| t.scale_features = true),
+        ("feature_ema", |t| t.feature_ema = 0.9),
+        ("loss", |t| t.pdm.loss = MdsLoss::Sammon),
+    ];
+    for (key, change) in set {
+        assert!(
+            !text.lines().any(|l| l.starts_with(&format!("{key} ="))),
+            "{key} is serialized at its default:\n{text}"
+        );
+        let mut c = base.clone();
+        change(&mut c.trainer);
+        let changed = toml::to_string(&c).unwrap();
+        assert!(
+            changed.lines().any(|l| l.starts_with(&format!("{key} ="))),
+            "{key} is left out when set:\n{changed}"
+        );
+        assert_ne!(run_id(&c), run_id(&base), "{key}");
+        let back: RunConfig = toml::from_str(&changed).unwrap();
+        assert_eq!(back, c, "{key} reads back");
+    }
 }

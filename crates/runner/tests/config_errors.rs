@@ -127,6 +127,45 @@ fn each_error_names_file_line_key_and_what_is_allowed() {
             Some(17),
             &["trainer.pdm.guidance_weight", "leave it at 0"],
         ),
+        // The local optimisation options: ranges, names, and what the optimiser reads.
+        (
+            edit(14, "kind = [\"bp\", \"pdm\"]\nlocal_momentum = 0.9"),
+            Some(15),
+            &["trainer.local_momentum", "local_optimizer = \"sgd\" only"],
+        ),
+        (
+            edit(
+                14,
+                "kind = [\"bp\", \"pdm\"]\nlocal_optimizer = \"sgd\"\nlocal_adam_eps = 0.01",
+            ),
+            Some(16),
+            &["trainer.local_adam_eps", "local_optimizer = \"adam\" only"],
+        ),
+        (
+            edit(14, "kind = [\"bp\", \"pdm\"]\nfeature_ema = 1.5"),
+            Some(15),
+            &["trainer.feature_ema", "[0, 1)"],
+        ),
+        (
+            edit(14, "kind = [\"bp\", \"pdm\"]\nlocal_steps = \"always\""),
+            Some(15),
+            &["trainer.local_steps", "minibatch"],
+        ),
+        (
+            edit(14, "kind = [\"bp\", \"pdm\"]\nlocal_optimizer = \"lbfgs\""),
+            Some(15),
+            &["trainer.local_optimizer", "sgd"],
+        ),
+        (
+            edit(17, "loss = \"stress\""),
+            Some(17),
+            &["trainer.pdm.loss", "sammon"],
+        ),
+        (
+            edit(17, "loss = \"strain\"\npairs = { sampled = { k = 8 } }"),
+            Some(17),
+            &["`pdm.loss` = strain", "pairs = \"all\""],
+        ),
         // A default that no longer fits: the error says so and points at the section.
         (
             edit(8, "num_steps = 127\nnum_envs = 3"),

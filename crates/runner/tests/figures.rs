@@ -328,6 +328,7 @@ fn interval(label: &str, value: f64) -> pdmrl_runner::figures::Interval {
         value,
         lower: value - 10.0,
         upper: value + 5.0,
+        points: vec![value - 12.0, value, value + 6.0],
     }
 }
 
@@ -341,18 +342,21 @@ fn figures_of_panels_are_written_as_png_and_svg() {
         x_label: "steps".into(),
         y_label: "return".into(),
         data: PanelData::Lines(two_series()),
+        references: Vec::new(),
     };
     let bars = Panel {
         title: "final".into(),
         x_label: "return".into(),
         y_label: String::new(),
         data: PanelData::Intervals(vec![interval("bp", 400.0), interval("pdm", -50.0)]),
+        references: Vec::new(),
     };
     let figure = Figure {
         title: "three panels".into(),
         panels: vec![lines("CartPole-v1"), lines("Acrobot-v1"), bars],
         columns: 2,
         panel_size: (400, 300),
+        legend: false,
     };
     let stem = dir.path().join("out").join("grid");
     let written = save_figure(&stem, &figure).unwrap();
@@ -420,4 +424,74 @@ fn figures_of_panels_are_written_as_png_and_svg() {
                 || stray_files(&dir.path().join("bad"), &[]).is_empty()
         );
     }
+}
+
+/// Trainers keep their colour whatever their position (bp blue, pdm vermillion, frozen
+/// orange; a second group of a trainer a shade of it), reference lines and the figure-level
+/// legend are drawn with their labels, and the legend strip adds to the height.
+#[test]
+fn trainer_colours_references_and_legend() {
+    use pdmrl_runner::figures::{Figure, Panel, PanelData, Reference, Series, save_figure};
+    let dir = tempfile::tempdir().unwrap();
+    let series = |label: &str, y: f64| {
+        let mut s = Series::new(label);
+        for x in 0..5 {
+            s.push(f64::from(x), (y + f64::from(x), y, y + 2.0 * f64::from(x)));
+        }
+        s
+    };
+    let panel = |data| Panel {
+        title: "CartPole-v1".into(),
+        x_label: "steps".into(),
+        y_label: "return".into(),
+        data,
+        references: vec![
+            Reference {
+                label: "random play".into(),
+                value: 22.0,
+            },
+            Reference {
+                label: "solved".into(),
+                value: 475.0,
+            },
+        ],
+    };
+    let figure = Figure {
+        title: "colours".into(),
+        panels: vec![
+            panel(PanelData::Lines(vec![
+                series("frozen", 100.0),
+                series("pdm x=1", 50.0),
+                series("bp", 200.0),
+                series("pdm x=2", 60.0),
+            ])),
+            panel(PanelData::Intervals(vec![interval("bp", 300.0)])),
+        ],
+        columns: 2,
+        panel_size: (400, 300),
+        legend: true,
+    };
+    let stem = dir.path().join("colours");
+    let written = save_figure(&stem, &figure).unwrap();
+    let svg = std::fs::read_to_string(&written[1]).unwrap();
+    for colour in ["#0072B2", "#E69F00", "#D55E00"] {
+        assert!(svg.contains(colour), "{colour} missing");
+    }
+    // The second `pdm` group is a darker shade of vermillion, not another palette colour.
+    assert!(
+        !svg.contains("#009E73"),
+        "a non-trainer colour for a pdm group"
+    );
+    for text in ["random play", "solved", "frozen", "pdm x=2", "bp"] {
+        assert!(
+            svg.contains(&format!("\n{text}\n</text>")),
+            "{text} missing from the SVG"
+        );
+    }
+    // One legend row (30 px) between the title band and the panels.
+    assert_eq!(figure.size(), (800, 300 + 44 + 30));
+    assert_eq!(
+        png_dimensions(&std::fs::read(&written[0]).unwrap()),
+        figure.size()
+    );
 }
