@@ -385,9 +385,17 @@ impl Agent {
         &self.envs
     }
 
-    /// The observation normaliser's statistics, if observations are normalised.
+    /// The observation normaliser's statistics, if observations are normalised: mean and
+    /// variance per observation component, `[obs_dim]`, and the count of samples.
     pub fn observation_stats(&self) -> Option<&RunningMeanStd> {
         self.obs_norm.as_ref().map(|n| &n.stats)
+    }
+
+    /// The reward normaliser's statistics, if rewards are normalised: the running mean and
+    /// variance of the discounted return, `[1]`, and the count (rewards are divided by the
+    /// square root of that variance).
+    pub fn return_stats(&self) -> Option<&RunningMeanStd> {
+        self.reward_norm.as_ref().map(|n| &n.stats)
     }
 
     /// Whether training is finished (every iteration done, or for episode batches the

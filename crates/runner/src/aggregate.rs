@@ -774,6 +774,7 @@ mod tests {
             final_entropy: f64::NAN,
             mid_layers: Default::default(),
             mid_step: 0,
+            normalization: None,
         };
         let run = PlannedRun {
             id: id.into(),

@@ -276,6 +276,58 @@ pub struct Summary {
     /// The environment steps at the end of the iteration of `mid_layers` (0 if none).
     #[serde(default)]
     pub mid_step: usize,
+    /// The final observation and reward normalisation statistics, those the policy was
+    /// evaluated with (frozen); left out when the run normalises neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalization: Option<NormalizationStats>,
+}
+
+/// The statistics of a run's observation and reward normalisation at its end
+/// (`normalize_observation`, `normalize_reward`), as `summary.json` records them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NormalizationStats {
+    /// Observations: mean and variance per component, `[obs_dim]`, and the count of
+    /// observation vectors seen (plus Gymnasium's prior weight 1e-4); observations are
+    /// fed as `clip((o - mean) / sqrt(var + 1e-8), -obs_clip, obs_clip)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observation: Option<RunningStats>,
+    /// Rewards: mean and variance of the discounted return, `[1]`, and the count;
+    /// rewards are fed as `clip(r / sqrt(var + 1e-8), -reward_clip, reward_clip)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reward: Option<RunningStats>,
+}
+
+/// Running mean, variance and count (Gymnasium's `RunningMeanStd`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunningStats {
+    /// Mean per component.
+    pub mean: Vec<f64>,
+    /// Population variance per component.
+    pub var: Vec<f64>,
+    /// Samples seen plus the prior's weight.
+    pub count: f64,
+}
+
+impl From<&pdmrl_agents::pdmrl_envs::RunningMeanStd> for RunningStats {
+    fn from(s: &pdmrl_agents::pdmrl_envs::RunningMeanStd) -> Self {
+        RunningStats {
+            mean: s.mean.clone(),
+            var: s.var.clone(),
+            count: s.count,
+        }
+    }
+}
+
+impl NormalizationStats {
+    /// The statistics of `agent`'s normalisers; `None` if it has neither.
+    pub fn of(agent: &Agent) -> Option<Self> {
+        let observation = agent.observation_stats().map(RunningStats::from);
+        let reward = agent.return_stats().map(RunningStats::from);
+        (observation.is_some() || reward.is_some()).then_some(NormalizationStats {
+            observation,
+            reward,
+        })
+    }
 }
 
 /// Options of [`train_run`].
@@ -880,6 +932,7 @@ pub fn train_run(
         final_entropy: last_entropy,
         mid_layers: mid.0,
         mid_step: mid.1,
+        normalization: NormalizationStats::of(&agent),
     };
     let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
     write_atomic(&summary_path, json.as_bytes())?;
