@@ -6,11 +6,20 @@
 //! and move faster. Draws: an enemy spawn `rand()` (side), `rand()` (sub below 1/3),
 //! `randint(1, 9)` (row); a diver spawn `rand()`, `randint(1, 9)`.
 //!
+//! Oxygen starts at 200 (full again after each surfacing with a diver count other than 0)
+//! and drops by 1 on every act that ends below the surface. An act ends the episode when
+//! the oxygen is `<= 0` at its end-of-act test, which comes before that act's own drop:
+//! after 200 acts below the surface without a refill, the next act is terminal, and leaves
+//! -1 if the sub is still below. The gauge (channel 7, row 9) has `max(0, oxygen) * 10 //
+//! 200` cells, so none on that act. If that act surfaces with divers aboard, it both ends
+//! the episode and refills.
+//!
 //! The package keeps its objects in Python lists, iterates them in reverse while removing
 //! from them, and removes by value (`list.remove`: the first equal element). This port
 //! does the same, with an identity per object, so that even equal objects behave as in
-//! the package. Its quirks are kept: surfacing with 6 divers leaves a count of -1, and an
-//! oxygen of -1 shows 9 gauge cells (numpy's negative slice end).
+//! the package. Its quirk is kept: surfacing with 6 divers leaves a count of -1 (lower
+//! after later surfacings; the diver gauge is then empty), so a surfacing with no diver
+//! picked up since does not end the episode.
 //!
 //! Channels: 0 sub_front, 1 sub_back, 2 friendly_bullet, 3 trail, 4 enemy_bullet,
 //! 5 enemy_fish, 6 enemy_sub, 7 oxygen_guage, 8 diver_guage, 9 diver.
@@ -388,7 +397,8 @@ impl Game for Seaquest {
         if self.shot_timer > 0 {
             self.shot_timer -= 1;
         }
-        if self.oxygen < 0 {
+        // The package tests `oxygen <= 0` before this act's drop.
+        if self.oxygen <= 0 {
             terminal = true;
         }
         if self.sub.1 > 0 {
@@ -418,7 +428,8 @@ impl Game for Seaquest {
             self.sub.0 + 1
         };
         set(self.sub.1, back, 1);
-        for col in numpy_slice(0, (self.oxygen * 10).div_euclid(MAX_OXYGEN)) {
+        // `state[9, 0:max(0, oxygen) * 10 // 200]`: empty once the oxygen is out.
+        for col in 0..(self.oxygen.max(0) * 10 / MAX_OXYGEN) as usize {
             set(9, col as i32, 7);
         }
         for col in numpy_slice(9 - self.diver_count, 9) {
@@ -457,5 +468,70 @@ mod tests {
         assert_eq!(numpy_slice(6, 9), 6..9);
         assert_eq!(numpy_slice(10, 9), 10..10);
         assert_eq!(numpy_slice(14, 9), 10..10);
+    }
+
+    /// The true cells of channel `channel` (row, col).
+    fn cells(g: &Seaquest, channel: usize) -> Vec<(usize, usize)> {
+        let mut out = vec![false; 10 * 10 * 10];
+        g.fill_state(&mut out);
+        (0..100)
+            .filter(|i| out[i * 10 + channel])
+            .map(|i| (i / 10, i % 10))
+            .collect()
+    }
+
+    /// A game after reset with the sub at `sub`, below the surface since the last act,
+    /// and no spawn due for 100 acts.
+    fn submerged(sub: (i32, i32), oxygen: i32, divers: i32) -> (Seaquest, RandomState) {
+        let mut rng = RandomState::new(0);
+        let mut g = Seaquest::new(true);
+        g.reset(&mut rng);
+        g.sub = sub;
+        g.surface = false;
+        g.oxygen = oxygen;
+        g.diver_count = divers;
+        g.e_spawn_timer = 100;
+        g.d_spawn_timer = 100;
+        (g, rng)
+    }
+
+    #[test]
+    fn oxygen_runs_out_on_the_act_after_it_reaches_zero() {
+        let (mut g, mut rng) = submerged((5, 3), 20, 1);
+        assert_eq!(cells(&g, 7).len(), 1); // 20 * 10 // 200
+        g.act(0, &mut rng);
+        assert_eq!(g.oxygen, 19);
+        assert!(cells(&g, 7).is_empty());
+        for _ in 0..18 {
+            assert_eq!(g.act(0, &mut rng), (0.0, false));
+        }
+        assert_eq!(g.oxygen, 1);
+        // 1 at the test: not out; the act's drop brings it to 0.
+        assert_eq!(g.act(0, &mut rng), (0.0, false));
+        assert_eq!(g.oxygen, 0);
+        assert!(cells(&g, 7).is_empty());
+        // 0 at the test: out, then the act still drops it to -1; no gauge cell drawn.
+        assert_eq!(g.act(0, &mut rng), (0.0, true));
+        assert_eq!(g.oxygen, -1);
+        assert!(cells(&g, 7).is_empty());
+        assert_eq!(cells(&g, 0), vec![(3, 5)]);
+    }
+
+    #[test]
+    fn surfacing_as_the_oxygen_runs_out_ends_the_episode_and_refills() {
+        let (mut g, mut rng) = submerged((5, 1), 0, 2);
+        // Up: the oxygen test ends the episode, the surfacing still takes a diver,
+        // refills and ramps.
+        assert_eq!(g.act(2, &mut rng), (0.0, true));
+        assert_eq!(
+            (g.sub, g.oxygen, g.diver_count, g.ramp_index),
+            ((5, 0), 200, 1, 1)
+        );
+        assert_eq!(cells(&g, 7).len(), 10);
+        // With 6 divers the surfacing pays `oxygen * 10 // 200` = 0.
+        let (mut g, mut rng) = submerged((5, 1), 0, 6);
+        assert_eq!(g.act(2, &mut rng), (0.0, true));
+        assert_eq!((g.oxygen, g.diver_count), (200, -1));
+        assert!(cells(&g, 8).is_empty());
     }
 }
