@@ -3,10 +3,11 @@
 //! * `cargo xtask reproduce --quick`: runs `configs/quick.toml` and
 //!   `configs/minatar_quick.toml` into `results/quick/` and `results/minatar_quick/`, and
 //!   writes their `summary.md` and `results/figures/{quick,minatar_quick}_*.{png,svg}`;
-//! * `cargo xtask reproduce [--all] [--only NAME...] [--jobs N] [--shard I/N]`: every
-//!   config (or the named ones) in `configs/`, or one slice of their runs.
-//! * `cargo xtask figures [--only NAME...]`: every table and figure again from the
-//!   complete runs in `results/`, training nothing.
+//! * `cargo xtask reproduce [--all] [--only NAME...] [--jobs N] [--shard I/N]
+//!   [--results DIR]`: every config (or the named ones) in `configs/`, or one slice of
+//!   their runs, into `results/` (or DIR).
+//! * `cargo xtask figures [--only NAME...] [--results DIR]`: every table and figure again
+//!   from the complete runs in `results/` (or DIR), training nothing.
 //! * `cargo xtask reproduce --only study`: the design-space study (`configs/study_*.toml`),
 //!   whose tables are also filled into `results/study/README.md` (see `study.rs`).
 //! * `cargo xtask bench [--steps N] [--repeats R] [--python PATH | --no-python]`: speed
@@ -61,6 +62,9 @@ enum Command {
         /// results/; tables and figures use every complete run found.
         #[arg(long, value_name = "I/N")]
         shard: Option<pdmrl_runner::experiment::Shard>,
+        /// The results folder (default: the workspace's results/).
+        #[arg(long, value_name = "DIR")]
+        results: Option<PathBuf>,
     },
     /// Regenerate the tables and figures of every config (or the named ones) from the
     /// complete runs in results/, training nothing; and the memory figure from
@@ -69,6 +73,9 @@ enum Command {
         /// Only the named configs (file stems; `study`: every `configs/study_*.toml`).
         #[arg(long, num_args = 1..)]
         only: Vec<String>,
+        /// The results folder (default: the workspace's results/).
+        #[arg(long, value_name = "DIR")]
+        results: Option<PathBuf>,
     },
     /// Measure the peak memory of one bp and one pdm update against depth into
     /// results/memory/memory_vs_depth.csv and results/figures/memory_vs_depth.png.
@@ -111,24 +118,27 @@ fn main() {
 }
 
 fn run() -> Result<()> {
-    let (quick, only, jobs, shard) = match Cli::parse().command {
+    let root = workspace_root();
+    let (quick, only, jobs, shard, results) = match Cli::parse().command {
         Command::Reproduce {
             quick,
             all: _,
             only,
             jobs,
             shard,
-        } => (quick, only, jobs, shard),
-        Command::Figures { only } => return figures(&only),
-        Command::Memory => return memory::run(&workspace_root()).map(drop),
-        Command::Bench(args) => return bench::run(&workspace_root(), &args),
+            results,
+        } => (quick, only, jobs, shard, results),
+        Command::Figures { only, results } => {
+            return figures(&only, &results.unwrap_or_else(|| root.join("results")));
+        }
+        Command::Memory => return memory::run(&root).map(drop),
+        Command::Bench(args) => return bench::run(&root, &args),
     };
-    let root = workspace_root();
-    let configs = select_configs(&root, quick, &only)?;
+    let results = results.unwrap_or_else(|| root.join("results"));
+    let configs = select_configs(&root, &results, quick, &only)?;
     let jobs = jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let results = root.join("results");
     let mut failed = 0;
     for config in &configs {
         let r = reproduce_shard(config, &results, jobs, shard)
@@ -139,42 +149,43 @@ fn run() -> Result<()> {
             println!("{md}");
         }
     }
-    fill_study(&root, &configs)?;
+    fill_study(&root, &results, &configs)?;
     if failed > 0 {
         bail!("{failed} runs failed");
     }
     Ok(())
 }
 
-/// Fills the tables of `results/study/README.md` if `configs` hold a study experiment
+/// Fills the tables of `<results>/study/README.md` if `configs` hold a study experiment
 /// and the report exists.
-fn fill_study(root: &Path, configs: &[PathBuf]) -> Result<()> {
+fn fill_study(root: &Path, results: &Path, configs: &[PathBuf]) -> Result<()> {
     if !configs.iter().any(|c| study::is_study(c)) {
         return Ok(());
     }
-    if !root.join(study::README).is_file() {
+    let readme = results.join(study::README);
+    if !readme.is_file() {
         eprintln!(
-            "no {} (a file): the study's tables are in results/study_*/summary.md only",
-            study::README
+            "no {} (a file): the study's tables are in {}/study_*/summary.md only",
+            readme.display(),
+            results.display()
         );
         return Ok(());
     }
-    if let Some(path) = study::fill(root, configs)? {
+    if let Some(path) = study::fill(root, results, configs)? {
         eprintln!("study report: {}", path.display());
     }
     Ok(())
 }
 
-/// `cargo xtask figures`: tables and figures from results/, no training.
-fn figures(only: &[String]) -> Result<()> {
+/// `cargo xtask figures`: tables and figures from `results`, no training.
+fn figures(only: &[String], results: &Path) -> Result<()> {
     let root = workspace_root();
-    let results = root.join("results");
     let registry = pdmrl_agents::pdmrl_envs::Registry::with_builtins();
-    let configs = select_configs(&root, false, only)?;
+    let configs = select_configs(&root, results, false, only)?;
     for config in &configs {
         let experiment = pdmrl_runner::experiment::Experiment::from_file(config)?;
         let runs = experiment.plan(&registry)?;
-        let (summary, figures) = write_report(&experiment, &runs, &results, &registry)
+        let (summary, figures) = write_report(&experiment, &runs, results, &registry)
             .with_context(|| format!("reporting `{}`", config.display()))?;
         let complete =
             pdmrl_runner::experiment::complete_runs(&runs, &results.join(&experiment.name)).len();
@@ -191,9 +202,9 @@ fn figures(only: &[String]) -> Result<()> {
             eprintln!("  figure:  {}", f.display());
         }
     }
-    fill_study(&root, &configs)?;
-    if only.is_empty() && root.join("results/memory/memory_vs_depth.csv").is_file() {
-        for f in memory::figure(&root)? {
+    fill_study(&root, results, &configs)?;
+    if only.is_empty() && results.join("memory/memory_vs_depth.csv").is_file() {
+        for f in memory::figure(results)? {
             eprintln!("memory figure: {}", f.display());
         }
     }
@@ -201,8 +212,14 @@ fn figures(only: &[String]) -> Result<()> {
 }
 
 /// The config files to use: `quick.toml`, the named ones, or all in `configs/`; checks
-/// that they exist and that no two share a name.
-fn select_configs(root: &Path, quick: bool, only: &[String]) -> Result<Vec<PathBuf>> {
+/// that they exist, that no two share a name and (for the study) that the study report
+/// under `results` has sound markers.
+fn select_configs(
+    root: &Path,
+    results: &Path,
+    quick: bool,
+    only: &[String],
+) -> Result<Vec<PathBuf>> {
     let configs_dir = root.join("configs");
     let mut configs: Vec<PathBuf> = if quick {
         vec![
@@ -256,7 +273,7 @@ fn select_configs(root: &Path, quick: bool, only: &[String]) -> Result<Vec<PathB
         }
     }
     if configs.iter().any(|c| study::is_study(c)) {
-        study::check(root)?;
+        study::check(results)?;
     }
     // Experiment names are folder names under results/: two configs must not share one.
     let mut names = std::collections::BTreeMap::new();

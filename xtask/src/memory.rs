@@ -48,7 +48,7 @@ pub fn run(root: &Path) -> Result<Vec<(usize, usize, usize)>> {
     let csv_path = root.join("results/memory/memory_vs_depth.csv");
     write_atomic(&csv_path, csv.as_bytes())?;
 
-    let figures = figure(root)?;
+    let figures = figure(&root.join("results"))?;
     println!("peak bytes allocated during one update, above parameters and optimiser state");
     println!("(width {WIDTH}, tanh, obs dim {OBS_DIM}, minibatch {BATCH}, actor + critic)\n");
     println!("| depth | bp bytes | pdm bytes | bp MiB | pdm MiB |");
@@ -67,13 +67,13 @@ pub fn run(root: &Path) -> Result<Vec<(usize, usize, usize)>> {
     Ok(rows)
 }
 
-/// Draws `results/figures/memory_vs_depth.{png,svg}` from
-/// `results/memory/memory_vs_depth.csv` (measuring nothing); returns the files written.
+/// Draws `<results>/figures/memory_vs_depth.{png,svg}` from
+/// `<results>/memory/memory_vs_depth.csv` (measuring nothing); returns the files written.
 ///
 /// # Errors
 /// A missing or malformed CSV, or a figure that cannot be written.
-pub fn figure(root: &Path) -> Result<Vec<std::path::PathBuf>> {
-    let csv_path = root.join("results/memory/memory_vs_depth.csv");
+pub fn figure(results: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let csv_path = results.join("memory/memory_vs_depth.csv");
     let mut reader = csv::Reader::from_path(&csv_path).with_context(|| {
         format!(
             "cannot read `{}` (run `cargo xtask memory`)",
@@ -110,6 +110,6 @@ pub fn figure(root: &Path) -> Result<Vec<std::path::PathBuf>> {
         panel_size: (900, 560),
         legend: false,
     };
-    let stem = root.join("results/figures/memory_vs_depth");
+    let stem = results.join("figures/memory_vs_depth");
     save_figure(&stem, &figure).with_context(|| format!("drawing `{}`", stem.display()))
 }

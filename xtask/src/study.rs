@@ -26,8 +26,8 @@ use pdmrl_runner::stats;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// The study report, relative to the workspace root.
-pub const README: &str = "results/study/README.md";
+/// The study report, relative to the results folder (`results/study/README.md`).
+pub const README: &str = "study/README.md";
 
 /// Whether `config` (a path under `configs/`) is a study experiment.
 pub fn is_study(config: &Path) -> bool {
@@ -134,22 +134,26 @@ fn blocks(path: &Path, text: &str) -> Result<Vec<Block>> {
 ///
 /// # Errors
 /// As [`fill`].
-pub fn check(root: &Path) -> Result<()> {
-    let path = root.join(README);
+pub fn check(results: &Path) -> Result<()> {
+    let path = results.join(README);
     if let Ok(text) = std::fs::read_to_string(&path) {
         blocks(&path, &text)?;
     }
     Ok(())
 }
 
-/// Fills the table of each experiment of `configs` that the report has markers for;
-/// returns the report's path if it changed anything. Markers naming no config of
-/// `configs/` are reported on stderr and left as they are.
+/// Fills the table of each experiment of `configs` that the report `results/study/README.md`
+/// has markers for, from the runs under `results`; returns the report's path if it changed
+/// anything. Markers naming no config of `root/configs/` are reported on stderr and left
+/// as they are. Holds the lock `results/study/.report.lock` from reading the runs to
+/// writing the report, so that of concurrent writers (the shards of a reproduction) the
+/// last to write saw the latest runs.
 ///
 /// # Errors
 /// An unreadable report or results, or broken markers (see [`blocks`]).
-pub fn fill(root: &Path, configs: &[PathBuf]) -> Result<Option<PathBuf>> {
-    let path = root.join(README);
+pub fn fill(root: &Path, results: &Path, configs: &[PathBuf]) -> Result<Option<PathBuf>> {
+    let path = results.join(README);
+    let _lock = pdmrl_runner::atomic::lock_exclusive(&results.join("study/.report.lock"))?;
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading `{}`", path.display()))?;
     let blocks = blocks(&path, &text)?;
@@ -187,7 +191,7 @@ pub fn fill(root: &Path, configs: &[PathBuf]) -> Result<Option<PathBuf>> {
     for config in configs.iter().filter(|c| is_study(c)) {
         let experiment = Experiment::from_file(config)?;
         if blocks.iter().any(|b| b.name == experiment.name) {
-            let t = table(&experiment, &registry, &root.join("results"))?;
+            let t = table(&experiment, &registry, results)?;
             tables.insert(experiment.name.clone(), t);
         }
     }
@@ -204,7 +208,7 @@ pub fn fill(root: &Path, configs: &[PathBuf]) -> Result<Option<PathBuf>> {
                 .iter()
                 .map(|n| Experiment::from_file(&root.join("configs").join(format!("{n}.toml"))))
                 .collect::<Result<Vec<_>, _>>()?;
-            let t = ranking(&experiments, &registry, &root.join("results"))?;
+            let t = ranking(&experiments, &registry, results)?;
             tables.insert(b.name.clone(), t);
         }
     }

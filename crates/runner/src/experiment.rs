@@ -8,13 +8,15 @@
 //! its keys re-runs nothing.
 
 use crate::error::RunnerError;
-use crate::run::{RunConfig, RunOptions, read_summary, train_run};
+use crate::progress::RunEvent;
+use crate::run::{RunConfig, RunOptions, RunProgress, read_summary, train_run};
 use crate::schema::{self, Source};
 use pdmrl_agents::{AgentConfig, Algo, TrainerConfig, TrainerKind};
 use pdmrl_envs::Registry;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Environment steps per run: the algorithm's default, one number, or one per env id.
 #[derive(Debug, Clone, PartialEq)]
@@ -828,11 +830,13 @@ pub fn run_id(config: &RunConfig) -> String {
 }
 
 /// Runs every planned run into `dir/<run-id>/` on `jobs` worker threads (each run on one
-/// thread), with a checkpoint every `checkpoint_every` updates. A run whose `summary.json` exists and whose `config.toml` equals its resolved
-/// config is skipped; a run with the same config and a checkpoint is resumed from it; any
-/// other run is (re)started from scratch.
+/// thread), with a checkpoint every `checkpoint_every` updates. A run whose `summary.json`
+/// exists and whose `config.toml` equals its resolved config is skipped; a run with the
+/// same config and a checkpoint is resumed from it; any other run is (re)started from
+/// scratch.
 ///
-/// `progress` receives environment-step increments from all runs.
+/// `progress` receives what happens to each run as it happens ([`RunEvent`]): skipped,
+/// started or resumed (with the step it resumes at), steps trained, completed or failed.
 ///
 /// # Errors
 /// Only for a failure to build the thread pool; failed runs are listed in the report.
@@ -842,27 +846,64 @@ pub fn run_experiment(
     jobs: usize,
     checkpoint_every: usize,
     registry: &Registry,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &(dyn Fn(RunEvent<'_>) + Sync),
 ) -> Result<ExperimentReport, RunnerError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.clamp(1, runs.len().max(1)))
         .build()
         .map_err(|e| RunnerError::Input(format!("cannot start {jobs} worker threads: {e}")))?;
+    // Complete runs are reported first, so that progress counts them from the start.
+    let up_to_date: Vec<bool> = runs
+        .iter()
+        .map(|run| is_up_to_date(&dir.join(&run.id), &run.config))
+        .collect();
+    for (run, _) in runs.iter().zip(&up_to_date).filter(|(_, done)| **done) {
+        progress(RunEvent::Skipped {
+            id: &run.id,
+            steps: run_steps(&run.config) as u64,
+        });
+    }
     let outcomes: Vec<(String, Result<bool, RunnerError>)> = pool.install(|| {
         runs.par_iter()
-            .map(|run| {
+            .zip(&up_to_date)
+            .map(|(run, &complete)| {
                 let out = dir.join(&run.id);
-                let outcome = if is_up_to_date(&out, &run.config) {
-                    progress(run_steps(&run.config) as u64);
+                let (id, steps) = (run.id.as_str(), run_steps(&run.config) as u64);
+                let outcome = if complete {
                     Ok(false)
                 } else {
+                    // Steps done so far (resumed at, then trained): the rest of a failed
+                    // run is never trained.
+                    let done = AtomicU64::new(0);
+                    let report = |p: RunProgress| match p {
+                        RunProgress::Start { at } => {
+                            done.store(at, Ordering::Relaxed);
+                            progress(RunEvent::Started {
+                                id,
+                                resumed_at: at,
+                                steps,
+                            });
+                        }
+                        RunProgress::Trained { steps } => {
+                            done.fetch_add(steps, Ordering::Relaxed);
+                            progress(RunEvent::Trained { steps });
+                        }
+                    };
                     let options = RunOptions {
                         force: true,
                         resume: is_resumable(&out, &run.config),
                         checkpoint_every,
-                        ..RunOptions::new(progress)
+                        ..RunOptions::new(&report)
                     };
-                    train_run(&run.config, registry, &out, &options).map(|_| true)
+                    let outcome = train_run(&run.config, registry, &out, &options).map(|_| true);
+                    match &outcome {
+                        Ok(_) => progress(RunEvent::Completed { id }),
+                        Err(_) => progress(RunEvent::Failed {
+                            id,
+                            untrained: steps.saturating_sub(done.load(Ordering::Relaxed)),
+                        }),
+                    }
+                    outcome
                 };
                 (run.id.clone(), outcome)
             })

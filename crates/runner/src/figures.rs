@@ -7,7 +7,6 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{BoldPoints, Ranged};
@@ -177,7 +176,7 @@ pub fn learning_curves_png(
         });
     }
     let data = validate(path, series)?;
-    let parent = prepare(path)?;
+    prepare(path)?;
 
     let pixels = render(size, &|root, k| {
         root.fill(&WHITE).map_err(err_string)?;
@@ -198,18 +197,14 @@ pub fn learning_curves_png(
         path: path.to_path_buf(),
         message,
     })?;
-    write_png(path, &parent, &pixels, size)
+    write_png(path, &pixels, size)
 }
 
-/// Writes `pixels` (RGB, `size`) as the PNG `path` atomically: a temporary file in
-/// `parent`, renamed into place.
-fn write_png(
-    path: &Path,
-    parent: &Path,
-    pixels: &[u8],
-    size: (u32, u32),
-) -> Result<(), FigureError> {
-    let tmp = temp_path(parent, path);
+/// Writes `pixels` (RGB, `size`) as the PNG `path` atomically: a temporary file of a
+/// unique name next to it ([`crate::atomic::unique_temp_path`]), renamed into place.
+fn write_png(path: &Path, pixels: &[u8], size: (u32, u32)) -> Result<(), FigureError> {
+    // Plotters' bitmap backend picks the encoder from the extension: keep `.png`.
+    let tmp = crate::atomic::unique_temp_path(path, ".png");
     if let Err(message) = save_png(&tmp, pixels, size) {
         let _ = std::fs::remove_file(&tmp);
         return Err(FigureError::Io {
@@ -222,8 +217,8 @@ fn write_png(
     rename_into_place(&tmp, path)
 }
 
-/// Loads the font and creates the folder of `path`; returns the folder.
-fn prepare(path: &Path) -> Result<PathBuf, FigureError> {
+/// Loads the font and creates the folder of `path`.
+fn prepare(path: &Path) -> Result<(), FigureError> {
     if !ensure_font() {
         return Err(FigureError::Font {
             path: path.to_path_buf(),
@@ -238,8 +233,7 @@ fn prepare(path: &Path) -> Result<PathBuf, FigureError> {
         action: "creating folder",
         target: parent.clone(),
         source,
-    })?;
-    Ok(parent)
+    })
 }
 
 /// Encodes an RGB image of `size` pixels as PNG into `file` (whose name must end in `.png`).
@@ -249,18 +243,6 @@ fn save_png(file: &Path, pixels: &[u8], size: (u32, u32)) -> Result<(), String> 
         .blit_bitmap((0, 0), size, pixels)
         .map_err(err_string)?;
     backend.present().map_err(err_string)
-}
-
-/// A unique temporary file next to `path`. It must end in `.png`: plotters' bitmap backend
-/// picks the encoder from the extension. The pid and counter keep concurrent writers apart.
-fn temp_path(parent: &Path, path: &Path) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "figure".to_owned());
-    parent.join(format!(".{name}.{}-{n}.tmp.png", std::process::id()))
 }
 
 /// A validated series, points sorted by x.
@@ -1231,7 +1213,7 @@ pub fn save_figure(stem: &Path, figure: &Figure) -> Result<Vec<PathBuf>, FigureE
             }
         }
     }
-    let parent = prepare(&png)?;
+    prepare(&png)?;
     let render_error = |path: &Path| {
         let path = path.to_path_buf();
         move |message| FigureError::Render { path, message }
@@ -1242,7 +1224,7 @@ pub fn save_figure(stem: &Path, figure: &Figure) -> Result<Vec<PathBuf>, FigureE
         draw_figure(root, k, figure, &curves)
     })
     .map_err(render_error(&png))?;
-    write_png(&png, &parent, &pixels, (width, height))?;
+    write_png(&png, &pixels, (width, height))?;
 
     // SVG: vector, text as text.
     let mut text = String::new();
@@ -1252,7 +1234,7 @@ pub fn save_figure(stem: &Path, figure: &Figure) -> Result<Vec<PathBuf>, FigureE
         root.present()
             .map_err(|e| render_error(&svg)(e.to_string()))?;
     }
-    let tmp = temp_path(&parent, &svg);
+    let tmp = crate::atomic::unique_temp_path(&svg, "");
     std::fs::write(&tmp, text.as_bytes()).map_err(|source| {
         let _ = std::fs::remove_file(&tmp);
         FigureError::Io {

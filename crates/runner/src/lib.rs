@@ -3,7 +3,7 @@
 //! Runs experiments and puts them on disk: one run ([`run::train_run`]), an experiment
 //! file ([`schema`]) expanded into runs and run in parallel ([`experiment`]), aggregation over seeds
 //! ([`aggregate`]), robust statistics over seeds ([`stats`]), figures ([`figures`]), and environment rollouts for parity checks
-//! ([`rollout`]). The `pdmrl` binary is the command-line face of this library;
+//! ([`rollout`]), progress on a terminal or in a log ([`progress`]). The `pdmrl` binary is the command-line face of this library;
 //! `cargo xtask reproduce` drives it over `configs/`.
 
 pub mod aggregate;
@@ -12,6 +12,7 @@ pub mod error;
 pub mod evaluate;
 pub mod experiment;
 pub mod figures;
+pub mod progress;
 pub mod reference;
 pub mod reproduce;
 pub mod rollout;

@@ -2,13 +2,13 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 use pdmrl_agents::{Algo, TrainerConfig, TrainerKind};
 use pdmrl_envs::Registry;
+use pdmrl_runner::progress::{RunEvent, Tracker};
 use pdmrl_runner::rollout::{parse_actions, parse_state, rollout};
 use pdmrl_runner::run::{
-    RunConfig, RunOptions, RunOutcome, is_complete, merge_tables, read_run_config, resolve_agent,
-    resolve_trainer, train_run,
+    RunConfig, RunOptions, RunOutcome, RunProgress, is_complete, merge_tables, read_run_config,
+    resolve_agent, resolve_trainer, train_run,
 };
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -83,19 +83,25 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
-    /// Run an experiment file into RESULTS/<name>/ (resumably: complete runs are skipped,
-    /// interrupted ones resume from their checkpoint), then write its tables and figures
-    /// (RESULTS/figures/). `cargo xtask reproduce` does this for the project's configs/.
+    /// Run experiment files into RESULTS/<name>/ (resumably: complete runs are skipped,
+    /// interrupted ones resume from their checkpoint), then write each one's tables and
+    /// figures (RESULTS/<name>/summary.md, RESULTS/figures/) from every complete run found.
+    /// `cargo xtask reproduce` does this for the project's configs/. Progress goes to
+    /// stderr: a bar in a terminal, else a line per run start and end and every
+    /// PDMRL_PROGRESS_EVERY seconds (default 30; 0: none between).
     Reproduce {
-        /// The experiment file.
-        file: PathBuf,
+        /// The experiment files, one after the other (e.g. `configs/*.toml`).
+        #[arg(required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
         /// The results folder.
         #[arg(long, default_value = "results")]
         results: PathBuf,
         /// Worker threads (one run per thread); default: the number of cores.
         #[arg(long)]
         jobs: Option<usize>,
-        /// Run only the I-th of N disjoint slices of the runs.
+        /// Run only the I-th of N disjoint, deterministic slices of each experiment's runs
+        /// (run k goes to slice k % N + 1), e.g. one per task of a Slurm job array sharing
+        /// RESULTS; tables and figures use every complete run found.
         #[arg(long, value_name = "I/N")]
         shard: Option<pdmrl_runner::experiment::Shard>,
     },
@@ -301,11 +307,11 @@ fn run(cli: Cli) -> Result<()> {
             };
             config.check(&registry)?;
             let steps = config.planned_steps() as u64;
-            let bar = ProgressBar::new(steps).with_style(
-                ProgressStyle::with_template("[{bar:40}] {pos}/{len} steps  {per_sec}  ETA {eta}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
+            let id = out.file_name().map_or_else(
+                || out.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
             );
+            let tracker = Tracker::new(&id, 1, steps)?;
             tracing::info!(
                 env = %config.env_id,
                 algo = %config.agent.algo,
@@ -316,16 +322,31 @@ fn run(cli: Cli) -> Result<()> {
                 resume = resume.is_some(),
                 "training"
             );
-            let progress = |n| bar.inc(n);
+            let progress = |p: RunProgress| match p {
+                RunProgress::Start { at } => tracker.event(RunEvent::Started {
+                    id: &id,
+                    resumed_at: at,
+                    steps,
+                }),
+                RunProgress::Trained { steps } => tracker.event(RunEvent::Trained { steps }),
+            };
             let options = RunOptions {
                 force,
                 resume: resume.is_some(),
                 checkpoint_every,
                 ..RunOptions::new(&progress)
             };
-            let outcome = train_run(&config, &registry, &out, &options)
-                .with_context(|| format!("run into `{}` failed", out.display()))?;
-            bar.finish_and_clear();
+            let outcome = train_run(&config, &registry, &out, &options);
+            tracker.event(match &outcome {
+                Ok(RunOutcome::Complete(_)) => RunEvent::Completed { id: &id },
+                _ => RunEvent::Failed {
+                    id: &id,
+                    untrained: steps.saturating_sub(tracker.counts().steps_done()),
+                },
+            });
+            tracker.finish();
+            let outcome =
+                outcome.with_context(|| format!("run into `{}` failed", out.display()))?;
             let RunOutcome::Complete(summary) = outcome else {
                 bail!(
                     "the run stopped before its end; continue it with --resume {}",
@@ -361,7 +382,7 @@ fn run(cli: Cli) -> Result<()> {
             .context("cannot write the report to stdout")?;
         }
         Command::Reproduce {
-            file,
+            files,
             results,
             jobs,
             shard,
@@ -369,10 +390,30 @@ fn run(cli: Cli) -> Result<()> {
             let jobs = jobs
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
                 .max(1);
-            let r = pdmrl_runner::reproduce::reproduce_shard(&file, &results, jobs, shard)?;
-            eprint!("{}", r.report_text());
-            if !r.report.failed.is_empty() {
-                bail!("{} runs failed", r.report.failed.len());
+            // Every file is checked before any run starts; two must not share a results
+            // folder.
+            let mut names: Vec<(String, &PathBuf)> = Vec::new();
+            for file in &files {
+                let name = pdmrl_runner::experiment::Experiment::from_file(file)?.name;
+                if let Some((_, other)) = names.iter().find(|(n, _)| *n == name) {
+                    bail!(
+                        "`{}` and `{}` both have name = \"{name}\" ({}/{name}/); give each experiment its own name",
+                        other.display(),
+                        file.display(),
+                        results.display()
+                    );
+                }
+                names.push((name, file));
+            }
+            let mut failed = 0;
+            for file in &files {
+                let r = pdmrl_runner::reproduce::reproduce_shard(file, &results, jobs, shard)
+                    .with_context(|| format!("reproducing `{}`", file.display()))?;
+                eprint!("{}", r.report_text());
+                failed += r.report.failed.len();
+            }
+            if failed > 0 {
+                bail!("{failed} runs failed");
             }
         }
         Command::Config {

@@ -5,15 +5,15 @@ use crate::aggregate::{
     GroupEvaluations, Metric, eval_curves, evaluation_stats, iqm_ci, learning_curves,
     read_evaluations, robust_statistics, summary_markdown,
 };
-use crate::atomic::write_atomic;
+use crate::atomic::{lock_exclusive, write_atomic};
 use crate::error::RunnerError;
 use crate::experiment::PlannedRun;
 use crate::experiment::{
     Experiment, ExperimentReport, Shard, complete_runs, run_experiment, run_steps, summaries,
 };
 use crate::figures::{Figure, Interval, Panel, PanelData, Reference, Series, save_figure};
+use crate::progress::Tracker;
 use crate::reference::{EnvReference, References};
-use indicatif::{ProgressBar, ProgressStyle};
 use pdmrl_agents::TrainerKind;
 use pdmrl_envs::Registry;
 use std::fmt::Write as _;
@@ -61,10 +61,13 @@ impl Reproduction {
 
 /// Runs the experiment in `config` into `results/<name>/` on `jobs` threads, then writes
 /// its tables and figures ([`write_report`]). Prints the plan (runs, complete, remaining,
-/// CPU time left) to stderr and shows a progress bar when stderr is a terminal.
+/// CPU time left) to stderr, then the progress ([`Tracker`]): a bar when stderr is a
+/// terminal, else a line per run start and end and every `PDMRL_PROGRESS_EVERY` seconds
+/// (default 30).
 ///
 /// # Errors
-/// An invalid config (before any run starts), or a failure to write the table or figure.
+/// An invalid config (before any run starts), an invalid `PDMRL_PROGRESS_EVERY`, or a
+/// failure to write the table or figure.
 /// Failed runs do not stop the others; they are listed in the report, and the table and
 /// figure are drawn from the runs that completed.
 pub fn reproduce(config: &Path, results: &Path, jobs: usize) -> Result<Reproduction, RunnerError> {
@@ -135,21 +138,16 @@ pub fn reproduce_shard(
         total_steps,
         jobs
     );
-    let bar = ProgressBar::new(total_steps).with_style(
-        ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} steps  {per_sec}  ETA {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(experiment.name.clone());
+    let tracker = Tracker::new(&experiment.name, runs.len(), total_steps)?;
     let report = run_experiment(
         &runs,
         &dir,
         jobs,
         experiment.checkpoint_every,
         &registry,
-        &|n| bar.inc(n),
+        &|event| tracker.event(event),
     )?;
-    bar.finish_and_clear();
+    tracker.finish();
 
     let (summary_md, figures) = write_report(&experiment, &all_runs, results, &registry)?;
     Ok(Reproduction {
@@ -159,6 +157,10 @@ pub fn reproduce_shard(
         figures,
     })
 }
+
+/// The lock file of an experiment's tables and figures, in `results/<name>/`: held by
+/// [`write_report`] while it reads the runs and writes.
+pub const REPORT_LOCK: &str = ".report.lock";
 
 /// Columns of the figures: panels per row.
 const COLUMNS: usize = 3;
@@ -256,6 +258,12 @@ fn curve_rows(groups: &[(String, String, String)]) -> Vec<CurveRow> {
 /// Gymnasium has one, its solved threshold as reference lines; every trainer has its
 /// colour ([`crate::figures::TRAINER_COLOURS`]).
 ///
+/// Any number of processes and threads may call it on the same folder at once (the
+/// shards of a reproduction as each ends): they take turns under the exclusive lock
+/// `results/<name>/.report.lock` ([`REPORT_LOCK`]) from reading the runs to writing the
+/// last file, and every file is written atomically under a temporary name of its own. (On
+/// a file system that cannot lock, a warning says so and the redraw goes on unlocked.)
+///
 /// Returns the summary path and the figures written; with no complete run, nothing is
 /// written (and no figure returned).
 ///
@@ -269,8 +277,26 @@ pub fn write_report(
     registry: &Registry,
 ) -> Result<(PathBuf, Vec<PathBuf>), RunnerError> {
     let dir = results.join(&experiment.name);
-    let done = summaries(all_runs, &dir)?;
     let summary_md = dir.join("summary.md");
+    if !dir.is_dir() {
+        // No run has started: nothing to report (and no folder to create).
+        return Ok((summary_md, Vec::new()));
+    }
+    // Writers of one experiment (the shards of a reproduction) take turns, from reading
+    // the runs to the last file written: the last to write saw every run complete
+    // before it started.
+    // A file system without locks (an old NFS without its lock service) does not stop
+    // the report: every file is still written atomically, only the order of concurrent
+    // redraws is not kept.
+    let _lock = lock_exclusive(&dir.join(REPORT_LOCK))
+        .inspect_err(|e| {
+            eprintln!(
+                "warning: {e}; drawing the tables and figures of {} without it (a concurrent redraw may leave older ones: redraw once every run is done)",
+                experiment.name
+            );
+        })
+        .ok();
+    let done = summaries(all_runs, &dir)?;
     if done.is_empty() {
         // Nothing to report: no table or figure is written (none would hold a result).
         return Ok((summary_md, Vec::new()));

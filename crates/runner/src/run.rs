@@ -16,7 +16,7 @@
 //! config and seed give the same bytes whatever the machine load or thread count, and a
 //! run resumed from a checkpoint gives the bytes of an uninterrupted one.
 
-use crate::atomic::{tmp_path, write_atomic};
+use crate::atomic::{in_progress_path, write_atomic};
 use crate::error::RunnerError;
 use pdmrl_agents::{
     Agent, AgentConfig, Algo, Checkpoint, CheckpointMeta, EvalRecord, Event, IterationStats,
@@ -342,13 +342,30 @@ pub struct RunOptions<'a> {
     /// Stop, resumably, after this many updates in total (checkpoint written, no
     /// `summary.json`): a run cut into slices, or an interruption in tests.
     pub stop_after: Option<usize>,
-    /// Called with the number of environment steps taken since the last call.
-    pub progress: &'a (dyn Fn(u64) + Sync),
+    /// Called when training starts (at step 0, or where a resumed run's checkpoint
+    /// stood) and after every update with the environment steps trained since.
+    pub progress: &'a (dyn Fn(RunProgress) + Sync),
+}
+
+/// What [`train_run`] reports to [`RunOptions::progress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunProgress {
+    /// Training starts at environment step `at`: 0, or where the checkpoint of a resumed
+    /// run stood (steps an earlier process took, not trained now).
+    Start {
+        /// The step training starts at.
+        at: u64,
+    },
+    /// `steps` environment steps trained since the last report.
+    Trained {
+        /// Steps since the last report.
+        steps: u64,
+    },
 }
 
 impl<'a> RunOptions<'a> {
     /// Defaults: no force, no resume, a checkpoint every 10 updates, run to the end.
-    pub fn new(progress: &'a (dyn Fn(u64) + Sync)) -> Self {
+    pub fn new(progress: &'a (dyn Fn(RunProgress) + Sync)) -> Self {
         RunOptions {
             force: false,
             resume: false,
@@ -565,9 +582,9 @@ impl RunFiles {
     /// Opens the four files at the lengths of `progress` (fresh files if `None`).
     fn open(out: &Path, progress: Option<&Progress>) -> Result<Self, RunnerError> {
         let paths = [
-            tmp_path(&out.join("metrics.csv")),
-            tmp_path(&out.join("updates.csv")),
-            tmp_path(&out.join("eval.csv")),
+            in_progress_path(&out.join("metrics.csv")),
+            in_progress_path(&out.join("updates.csv")),
+            in_progress_path(&out.join("eval.csv")),
             out.join("actions.bin"),
         ];
         let lens = progress.map_or([0; 4], |p| {
@@ -707,7 +724,7 @@ pub fn train_run(
         // A run stopped between renaming its CSV files and writing its summary: take the
         // files back under their in-progress names.
         for name in ["metrics.csv", "updates.csv", "eval.csv"] {
-            let (done, tmp) = (out.join(name), tmp_path(&out.join(name)));
+            let (done, tmp) = (out.join(name), in_progress_path(&out.join(name)));
             if done.is_file() && !tmp.exists() {
                 std::fs::rename(&done, &tmp)
                     .map_err(|e| RunnerError::io("cannot rename", &done, e))?;
@@ -779,7 +796,7 @@ pub fn train_run(
     let start = Instant::now();
     let step0 = agent.global_step();
     let mut last_step = step0;
-    (options.progress)(step0 as u64);
+    (options.progress)(RunProgress::Start { at: step0 as u64 });
     let checkpoint =
         |agent: &mut Agent, files: &mut RunFiles, tracked: &Tracked| -> Result<(), RunnerError> {
             for v in agent.take_action_log() {
@@ -842,7 +859,9 @@ pub fn train_run(
                         .map_err(files.csv_err(0))
                 }
                 Event::Iteration(it) => {
-                    (options.progress)((it.global_step - last_step) as u64);
+                    (options.progress)(RunProgress::Trained {
+                        steps: (it.global_step - last_step) as u64,
+                    });
                     last_step = it.global_step;
                     let secs = start.elapsed().as_secs_f64().max(1e-9);
                     let sps = (it.global_step - step0) as f64 / secs;

@@ -352,7 +352,10 @@ fn reports_cover_every_env_and_draw_every_figure() {
         "{md}"
     );
     let csv = read(&d.path().join("rep").join("summary.csv"));
-    assert!(csv.starts_with("env,trainer,seeds,"), "{csv}");
+    assert!(csv.starts_with("env,trainer,metric,seeds,"), "{csv}");
+    // 4 groups (2 trainers x 2 networks) per env, under each metric with values: on
+    // CartPole-v1 both (eval, train); on Acrobot-v1 only eval, as no training episode ends
+    // within 512 steps.
     assert_eq!(
         csv.lines().filter(|l| l.starts_with("Acrobot-v1,")).count(),
         4,
@@ -362,7 +365,12 @@ fn reports_cover_every_env_and_draw_every_figure() {
     let mut reader = csv::Reader::from_reader(csv.as_bytes());
     let width = reader.headers().unwrap().len();
     let records: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
-    assert_eq!(records.len(), 8);
+    assert_eq!(records.len(), 12);
+    assert_eq!(
+        records.iter().filter(|r| &r[2] == "eval").count(),
+        8,
+        "{csv}"
+    );
     assert!(records.iter().all(|r| r.len() == width), "{csv}");
     assert!(
         records

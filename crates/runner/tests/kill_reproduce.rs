@@ -31,6 +31,7 @@ fn reproduce(config: &Path, results: &Path) -> Child {
             "--results",
         ])
         .arg(results)
+        .env("PDMRL_PROGRESS_EVERY", "0.05")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -93,6 +94,46 @@ fn complete_runs(dir: &Path) -> Vec<(PathBuf, Vec<u8>, std::time::SystemTime)> {
         .collect()
 }
 
+/// The progress lines of a reproduction that found `complete` runs complete and resumed
+/// an interrupted one (stderr is a pipe, so lines, not a bar): a line per run start (the
+/// resumed one says where it resumes) and end, status lines, and a rate that counts only
+/// the steps trained by this process. (Counting the complete runs' steps as done at once
+/// gave millions of steps/s.)
+fn check_progress_lines(stderr: &str, complete: usize) {
+    assert!(
+        stderr.lines().any(|l| l.starts_with("killed: resumed ")
+            && l.contains(" at step ")
+            && l.ends_with(" of 40960")),
+        "{stderr}"
+    );
+    let statuses: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("killed [") && l.contains(" runs done"))
+        .collect();
+    assert!(!statuses.is_empty(), "{stderr}");
+    let last = statuses.last().unwrap();
+    assert!(
+        last.contains("]: 4/4 runs done, 163840/163840 steps, "),
+        "{last}"
+    );
+    assert!(last.ends_with(" steps/s, nothing left to train"), "{last}");
+    let completed = stderr
+        .lines()
+        .filter(|l| l.starts_with("killed: completed "))
+        .count();
+    assert_eq!(completed, 4 - complete, "{stderr}");
+    for line in statuses {
+        if let Some(rate) = line
+            .split(", ")
+            .find_map(|part| part.strip_suffix(" steps/s"))
+        {
+            let rate: f64 = rate.parse().unwrap();
+            // One thread trains PPO on CartPole-v1 at tens of thousands of steps/s.
+            assert!(rate > 0.0 && rate < 300_000.0, "{line}");
+        }
+    }
+}
+
 #[test]
 fn a_killed_reproduce_resumes_without_redoing_complete_runs() {
     let d = tempfile::tempdir().unwrap();
@@ -132,6 +173,7 @@ fn a_killed_reproduce_resumes_without_redoing_complete_runs() {
                 stderr.contains(&format!("{} skipped (complete)", complete.len())),
                 "{stderr}"
             );
+            check_progress_lines(&stderr, complete.len());
         } else {
             // Kill the second start too, once it has made progress (next loop turn).
             let mut again = again;
