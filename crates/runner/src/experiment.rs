@@ -404,6 +404,20 @@ impl Experiment {
                 format!("`{both}` is in both [sweep] and [ablate]: give it in one of them"),
             ));
         }
+        for bundle in ablate.get("trainer").into_iter().flatten() {
+            let mut set = Vec::new();
+            if let toml::Value::Table(t) = bundle {
+                leaves(t, "trainer", &mut set);
+            }
+            if let Some((both, _)) = set.iter().find(|(k, _)| sweep.contains_key(k)) {
+                return Err(err(
+                    "ablate.trainer",
+                    format!(
+                        "`{both}` is set by a bundle of [ablate] trainer and swept in [sweep] too: give it in one place"
+                    ),
+                ));
+            }
+        }
         Ok(Experiment {
             name,
             envs,
@@ -431,6 +445,10 @@ impl Experiment {
         let mut out = BTreeMap::new();
         for (key, values) in table {
             let at = format!("{section}.{key}");
+            if section == "ablate" && key == "trainer" {
+                out.insert(key, Self::bundles(source, &at, values, trainer_keys)?);
+                continue;
+            }
             let (group, rest) = key.split_once('.').unwrap_or((&key, ""));
             let ok = match group {
                 "algo" => algo_keys.iter().any(|k| k == rest),
@@ -470,20 +488,110 @@ impl Experiment {
         Ok(out)
     }
 
-    /// Where the file gives a varied key: `sweep.KEY` or `ablate.KEY`.
+    /// `[ablate] trainer = [{ KEY = VALUE, ... }, ...]`: each table a bundle of trainer
+    /// options run together as one point (`{ local_adam_eps = 0.01, local_steps =
+    /// "iteration" }`); every key must be a trainer option (not `kind`).
+    fn bundles(
+        source: &Source,
+        at: &str,
+        values: toml::Value,
+        trainer_keys: &toml::Table,
+    ) -> Result<Vec<toml::Value>, RunnerError> {
+        let toml::Value::Array(list) = values else {
+            return Err(source.error(
+                Some(at),
+                "ablate key `trainer` must be a list of tables of trainer options, e.g. [{ local_adam_eps = 0.01, local_steps = \"iteration\" }]".to_string(),
+            ));
+        };
+        if list.is_empty() {
+            return Err(source.error(Some(at), "ablate key `trainer` lists no values".to_string()));
+        }
+        for bundle in &list {
+            let toml::Value::Table(t) = bundle else {
+                return Err(source.error(
+                    Some(at),
+                    format!(
+                        "ablate key `trainer` takes tables of trainer options (run together), not {bundle}; one option on its own is `\"trainer.KEY\" = [...]`"
+                    ),
+                ));
+            };
+            if t.is_empty() {
+                return Err(source.error(
+                    Some(at),
+                    "ablate key `trainer` lists an empty table".to_string(),
+                ));
+            }
+            for k in t.keys() {
+                if k == "kind" || !trainer_keys.contains_key(k) {
+                    return Err(source.error(
+                        Some(at),
+                        format!(
+                            "ablate key `trainer`: `{k}` is not a trainer option (one of: {})",
+                            trainer_keys
+                                .keys()
+                                .filter(|k| *k != "kind")
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(list)
+    }
+
+    /// Every varied key, dotted: the `[sweep]` and `[ablate]` keys, a bundle of trainer
+    /// options (`[ablate] trainer`) as the keys it sets (`trainer.local_steps`, ...).
+    fn varied_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.sweep.keys().cloned().collect();
+        for (key, values) in &self.ablate {
+            if key == "trainer" {
+                for v in values {
+                    let mut set = Vec::new();
+                    if let toml::Value::Table(t) = v {
+                        leaves(t, "trainer", &mut set);
+                    }
+                    keys.extend(set.into_iter().map(|(k, _)| k));
+                }
+            } else {
+                keys.push(key.clone());
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    /// Where the file gives a varied key: `sweep.KEY` or `ablate.KEY` (`ablate.trainer`
+    /// for a key of a bundle).
     fn varied_at(&self, key: &str) -> String {
         if self.ablate.contains_key(key) {
             format!("ablate.{key}")
+        } else if self.sweep.contains_key(key) {
+            format!("sweep.{key}")
+        } else if key.starts_with("trainer.") && self.ablate.contains_key("trainer") {
+            "ablate.trainer".to_string()
         } else {
             format!("sweep.{key}")
         }
     }
 
     /// The points to run: every combination of the `[sweep]` values, each with the
-    /// defaults and then each `[ablate]` value on its own.
+    /// defaults and then each `[ablate]` value on its own (a bundle's options together).
     fn points(&self) -> Vec<Vec<(String, toml::Value)>> {
         let mut single: Vec<Vec<(String, toml::Value)>> = vec![Vec::new()];
         for (key, values) in &self.ablate {
+            if key == "trainer" {
+                single.extend(values.iter().map(|v| {
+                    let mut set = Vec::new();
+                    if let toml::Value::Table(t) = v {
+                        leaves(t, "trainer", &mut set);
+                    }
+                    set
+                }));
+                continue;
+            }
             single.extend(values.iter().map(|v| vec![(key.clone(), v.clone())]));
         }
         sweep_points(&self.sweep)
@@ -512,13 +620,13 @@ impl Experiment {
         let mut runs = Vec::new();
         let mut set = Vec::new();
         leaves(&self.trainer, "trainer", &mut set);
-        let varied = self.sweep.keys().chain(self.ablate.keys());
-        for key in varied.chain(set.iter().map(|(k, _)| k)) {
+        let varied = self.varied_keys();
+        for key in varied.iter().chain(set.iter().map(|(k, _)| k)) {
             if let Some(option) = key.strip_prefix("trainer.")
                 && !self.trainers.iter().any(|k| k.uses_option(option))
             {
                 let names: Vec<&str> = self.trainers.iter().map(|k| k.name()).collect();
-                let at = if self.sweep.contains_key(key) || self.ablate.contains_key(key) {
+                let at = if varied.contains(key) {
                     self.varied_at(key)
                 } else {
                     key.clone()

@@ -36,6 +36,8 @@
 //!
 //! [ablate]                          # each key a list; each value runs on its own
 //! "trainer.pdm.normalize" = ["max", "none"]   # runs: defaults, max, none
+//! trainer = [{ local_adam_eps = 1e-2, local_steps = "iteration" }]  # a bundle of
+//!                                   # trainer options, run together as one point
 //! ```
 //!
 //! Every key not given takes the default of the algorithm for the env

@@ -338,6 +338,68 @@ fn ablations_run_the_defaults_and_each_value_alone() {
     assert_eq!(runs[3].config.trainer.local_lr, 1e-3);
 }
 
+/// `[ablate] trainer = [{ ... }]`: each table is one point with all its options set
+/// together; `bp` and `frozen`, which read none of them, run once.
+#[test]
+fn bundles_of_trainer_options_run_together() {
+    let runs = plan_of(&format!(
+        "{}[ablate]\ntrainer = [{{ local_adam_eps = 0.01, local_steps = \"iteration\" }}, {{ local_optimizer = \"sgd\", local_lr = 0.1, pdm = {{ loss = \"sammon\" }} }}]\n\"trainer.local_lr\" = [1e-4]\n",
+        BASE.replace("seeds = [1, 2]", "seeds = [1]")
+    ));
+    let labels: Vec<&str> = runs.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "bp",
+            "pdm",
+            "pdm trainer.local_adam_eps=0.01 trainer.local_steps=\"iteration\"",
+            "pdm trainer.local_lr=0.1 trainer.local_optimizer=\"sgd\" trainer.pdm.loss=\"sammon\"",
+            "pdm trainer.local_lr=0.0001",
+        ]
+    );
+    let (a, b) = (&runs[2].config.trainer, &runs[3].config.trainer);
+    assert_eq!(
+        (a.local_adam_eps, a.local_steps.clone()),
+        (0.01, pdmrl_agents::LocalSteps::Iteration)
+    );
+    assert_eq!(a.local_lr, 1e-3);
+    assert_eq!(b.local_optimizer, pdmrl_agents::LocalOptimizer::Sgd);
+    assert_eq!(
+        (b.local_lr, b.pdm.loss),
+        (0.1, pdmrl_agents::MdsLoss::Sammon)
+    );
+    assert!(runs.iter().all(|r| r.bp_label == "bp"));
+    // Broken bundles: errors at `ablate.trainer`'s line.
+    let base = BASE.replace("seeds = [1, 2]", "seeds = [1]");
+    let line = base.lines().count() + 2;
+    for (bundle, needle) in [
+        ("trainer = [0.01]", "takes tables of trainer options"),
+        (
+            "trainer = [{ local_adam_epsilon = 0.01 }]",
+            "`local_adam_epsilon` is not a trainer option",
+        ),
+        (
+            "trainer = [{ kind = \"pdm\" }]",
+            "`kind` is not a trainer option",
+        ),
+        ("trainer = [{}]", "an empty table"),
+        ("trainer = []", "lists no values"),
+        ("trainer = { local_lr = 0.1 }", "must be a list of tables"),
+        (
+            "trainer = [{ local_lr = 0.1 }]\n[sweep]\n\"trainer.local_lr\" = [1e-4, 1e-2]",
+            "`trainer.local_lr` is set by a bundle",
+        ),
+        (
+            "trainer = [{ local_momentum = 0.9 }]",
+            "local_optimizer = \"sgd\" only",
+        ),
+    ] {
+        let err = error_of(&format!("{base}[ablate]\n{bundle}\n"));
+        assert!(err.contains(&format!("line {line}")), "{bundle}: {err}");
+        assert!(err.contains(needle), "{bundle}: {err}");
+    }
+}
+
 /// Varying options that `bp` and `frozen` do not read runs them once, at the defaults;
 /// `pdm` ignores the guidance options likewise. Every group names the `bp` and `frozen`
 /// groups it is compared with.

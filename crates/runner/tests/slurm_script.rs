@@ -1,4 +1,4 @@
-//! `scripts/slurm/reproduce.sbatch`, the job script of the README's Slurm recipe: the
+//! `xtask/slurm/reproduce.sbatch`, the job script of the README's Slurm recipe: the
 //! README shows it verbatim, and, run as Slurm runs it (an array task: one shard; no array:
 //! every run left), it drives the `pdmrl` binary as the README says. `.ci/slurm_test.sh`
 //! runs it on a real Slurm cluster; this runs it with bash alone, as the environment of a
@@ -31,12 +31,12 @@ fn readme_block(name: &str) -> String {
 
 #[test]
 fn the_readme_shows_the_job_script_and_the_recipe_uses_it() {
-    let script = std::fs::read_to_string(root().join("scripts/slurm/reproduce.sbatch")).unwrap();
+    let script = std::fs::read_to_string(root().join("xtask/slurm/reproduce.sbatch")).unwrap();
     assert_eq!(readme_block("slurm-script"), script);
     let recipe = readme_block("slurm-recipe");
     assert!(recipe.starts_with("cargo build --release -p pdmrl-runner --locked\n"));
-    assert!(recipe.contains("sbatch --parsable --array=1-8 --cpus-per-task=4 \\\n    scripts/slurm/reproduce.sbatch 8 results configs/minatar.toml"));
-    assert!(recipe.contains("sbatch --dependency=afterany:$array --cpus-per-task=4 \\\n    scripts/slurm/reproduce.sbatch 8 results configs/minatar.toml"));
+    assert!(recipe.contains("sbatch --parsable --array=1-8 --cpus-per-task=4 \\\n    xtask/slurm/reproduce.sbatch 8 results configs/minatar.toml"));
+    assert!(recipe.contains("sbatch --dependency=afterany:$array --cpus-per-task=4 \\\n    xtask/slurm/reproduce.sbatch 8 results configs/minatar.toml"));
     assert!(root().join("configs/minatar.toml").is_file());
 }
 
@@ -56,7 +56,7 @@ eval_every = 0
 fn job(results: &Path, config: &Path, array_task: Option<&str>) -> String {
     let mut cmd = Command::new("bash");
     cmd.current_dir(root())
-        .arg("scripts/slurm/reproduce.sbatch")
+        .arg("xtask/slurm/reproduce.sbatch")
         .arg("2")
         .arg(results)
         .arg(config)
