@@ -530,8 +530,8 @@ fn readme_example_is_valid() {
         .and_then(|e| e.plan(&Registry::with_builtins()))
         .unwrap_or_else(|e| panic!("{e}"));
     // 2 envs x 2 networks x (bp + frozen, once each; pdm and pdm_guided at 2 local_lr x
-    // (1 + 3 ablation values)) x 5 seeds.
-    assert_eq!(runs.len(), 2 * 2 * (2 + 2 * 2 * 4) * 5);
+    // (1 + 3 ablation values + 1 bundle)) x 5 seeds.
+    assert_eq!(runs.len(), 2 * 2 * (2 + 2 * 2 * 5) * 5);
     let errors = &section[section.find("```text\n").unwrap()..];
     let shown = |text: &str| {
         let err = error_of(text);
