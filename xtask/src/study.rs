@@ -16,11 +16,9 @@
 
 use anyhow::{Context, Result, bail};
 use pdmrl_agents::{LocalLrSchedule, LocalOptimizer, TrainerKind};
-use pdmrl_runner::aggregate::{
-    GroupEvaluations, Metric, evaluation_stats, format_or_dash, format_p, iqm_ci, of_env,
-};
+use pdmrl_runner::aggregate::{Metric, evaluation_stats, format_or_dash, format_p, iqm_ci, of_env};
 use pdmrl_runner::experiment::{Experiment, PlannedRun, summaries};
-use pdmrl_runner::reference::{EnvReference, References};
+use pdmrl_runner::reference::References;
 use pdmrl_runner::run::{RunConfig, Summary};
 use pdmrl_runner::stats;
 use std::fmt::Write as _;
@@ -254,26 +252,16 @@ fn ranked_experiments(block: &str) -> Option<Vec<&str>> {
     Some(rest.split('-').filter(|n| !n.is_empty()).collect())
 }
 
-/// The selection score of a group on one env: the mean of its scores under the two
-/// metrics, each `(IQM - random play) / (bp's IQM - random play)` (0 random play, 1 `bp`).
-fn selection_score(
-    g: &GroupEvaluations,
-    groups: &[GroupEvaluations],
-    reference: &EnvReference,
-) -> (f64, f64) {
-    let score = |metric| {
-        g.scale(groups, reference, metric)
-            .score(stats::iqm(&g.values(metric)))
-    };
-    (score(Metric::Eval), score(Metric::Train))
-}
-
 /// The ranking of the PDM configurations (groups that are neither `bp` nor `frozen`) of
-/// `experiments` by the screening's selection rule: a configuration is a group label
-/// without its `network.hidden_sizes`; in each cell (env and number of hidden layers) its
-/// score under each metric is `(IQM - random play) / (bp's IQM - random play)`; the
-/// selection score is the mean over the cells of the two metrics' mean. Only
-/// configurations with every cell are ranked; ties keep the order of the experiments.
+/// `experiments` by the screening's selection rule. A configuration is a group label
+/// without its `network.hidden_sizes`; a cell is an env and a number of hidden layers. In
+/// each cell and under each metric (greedy evaluation, training episodes) a configuration
+/// scores `(IQM - random play) / (best IQM - random play)`, the best IQM being the highest
+/// of every group of the cell in `experiments` (`bp`, `frozen` and every configuration): 0
+/// is random play, 1 the best group of the cell. The selection score is the mean of the
+/// scores over the cells and both metrics. (Normalising by `bp` alone would let a cell
+/// where `bp` fails, such as Acrobot-v1 with 8 layers, dominate the mean.) Only
+/// configurations with every cell are ranked.
 fn ranking(
     experiments: &[Experiment],
     registry: &pdmrl_agents::pdmrl_envs::Registry,
@@ -282,10 +270,13 @@ fn ranking(
     struct Row {
         experiment: String,
         config: String,
-        cells: Vec<(String, (f64, f64))>,
+        /// Per cell: the IQM under each metric.
+        cells: Vec<(String, [f64; 2])>,
     }
     let mut rows: Vec<Row> = Vec::new();
     let mut cell_names: Vec<String> = Vec::new();
+    // Per cell: random play, and the best IQM under each metric.
+    let mut cells: Vec<(String, f64, [f64; 2])> = Vec::new();
     let mut refs = References::default();
     for experiment in experiments {
         let runs = experiment.plan(registry)?;
@@ -294,67 +285,69 @@ fn ranking(
         for env in &experiment.envs {
             let of_env = of_env(&done, env);
             let groups = evaluation_stats(&of_env, &dir)?;
-            if groups.is_empty() {
-                continue;
-            }
-            let reference = refs.of(registry, env)?;
-            for g in groups
-                .iter()
-                .filter(|g| g.label != g.baseline && g.label != g.frozen_baseline)
-            {
+            let random = refs.of(registry, env)?.random_play;
+            for g in &groups {
                 let Some((run, _)) = of_env.iter().find(|(r, _)| r.label == g.label) else {
                     continue;
                 };
-                let depth = run.config.agent.hidden_sizes.len();
-                let cell = format!("{env} ({depth} layers)");
+                let cell = format!("{env} ({} layers)", run.config.agent.hidden_sizes.len());
+                let iqms = Metric::BOTH.map(|m| stats::iqm(&g.values(m)));
+                match cells.iter_mut().find(|c| c.0 == cell) {
+                    Some(c) => {
+                        for k in 0..2 {
+                            c.2[k] = c.2[k].max(iqms[k]);
+                        }
+                    }
+                    None => cells.push((cell.clone(), random, iqms)),
+                }
+                if g.label == g.baseline || g.label == g.frozen_baseline {
+                    continue;
+                }
                 if !cell_names.contains(&cell) {
                     cell_names.push(cell.clone());
                 }
-                let config = short_label(
-                    &g.label
-                        .split(' ')
-                        .filter(|w| !w.starts_with("network.hidden_sizes="))
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                );
-                let score = selection_score(g, &groups, &reference);
+                let config = short_label(&without_hidden_sizes(&g.label));
                 match rows
                     .iter_mut()
                     .find(|r| r.experiment == experiment.name && r.config == config)
                 {
-                    Some(r) => r.cells.push((cell, score)),
+                    Some(r) => r.cells.push((cell, iqms)),
                     None => rows.push(Row {
                         experiment: experiment.name.clone(),
                         config,
-                        cells: vec![(cell, score)],
+                        cells: vec![(cell, iqms)],
                     }),
                 }
             }
         }
     }
-    let overall = |r: &Row| {
-        stats::mean(
-            &r.cells
-                .iter()
-                .map(|(_, (e, t))| 0.5 * (e + t))
-                .collect::<Vec<_>>(),
-        )
+    let score = |cell: &str, k: usize, iqm: f64| {
+        let (_, random, best) = cells.iter().find(|c| c.0 == cell).expect("every cell");
+        (iqm - random) / (best[k] - random)
     };
-    let mut ranked: Vec<(f64, &Row)> = rows
+    let scores = |r: &Row| -> Vec<(String, [f64; 2])> {
+        r.cells
+            .iter()
+            .map(|(c, iqms)| (c.clone(), [score(c, 0, iqms[0]), score(c, 1, iqms[1])]))
+            .collect()
+    };
+    let mut ranked: Vec<(f64, Vec<(String, [f64; 2])>, &Row)> = rows
         .iter()
         .filter(|r| {
             cell_names
                 .iter()
                 .all(|c| r.cells.iter().any(|(n, _)| n == c))
         })
-        .map(|r| (overall(r), r))
-        .filter(|(s, _)| s.is_finite())
+        .map(|r| {
+            let s = scores(r);
+            let all: Vec<f64> = s.iter().flat_map(|(_, v)| *v).collect();
+            (stats::mean(&all), s, r)
+        })
+        .filter(|(s, _, _)| s.is_finite())
         .collect();
     ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
     if ranked.is_empty() {
-        return Ok("_No configuration is complete in every cell yet._
-"
-        .to_string());
+        return Ok("_No configuration is complete in every cell yet._\n".to_string());
     }
     let mut md = format!(
         "| rank | experiment | configuration | selection score | {} |\n|---|---|---|---|{}\n",
@@ -365,12 +358,12 @@ fn ranking(
             .join(" | "),
         "---|".repeat(cell_names.len())
     );
-    for (i, (score, r)) in ranked.iter().enumerate() {
+    for (i, (score, s, r)) in ranked.iter().enumerate() {
         let cells: Vec<String> = cell_names
             .iter()
             .map(|c| {
-                let (e, t) = r.cells.iter().find(|(n, _)| n == c).expect("complete").1;
-                format!("{e:.2} / {t:.2}")
+                let v = s.iter().find(|(n, _)| n == c).expect("complete").1;
+                format!("{:.2} / {:.2}", v[0], v[1])
             })
             .collect();
         let _ = writeln!(
@@ -383,6 +376,21 @@ fn ranking(
         );
     }
     Ok(md)
+}
+
+/// A label without its `network.hidden_sizes=...` segment (`[64, 64]`, `[64]*8`).
+fn without_hidden_sizes(label: &str) -> String {
+    let key = "network.hidden_sizes=";
+    let Some(start) = label.find(key) else {
+        return label.to_string();
+    };
+    let rest = &label[start + key.len()..];
+    let end = rest.find(']').map_or(rest.len(), |i| i + 1);
+    let end = end + rest[end..].find(' ').unwrap_or(rest.len() - end);
+    format!("{}{}", &label[..start], &rest[end..])
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A group's label as the study's tables show it: `trainer.` and `network.` prefixes
@@ -580,6 +588,29 @@ mod tests {
         assert_eq!(
             splice(text, &b, &tables),
             "# T\r\n<!-- table:a --> \r\n| new |\n<!-- /table:a -->\r\nprose\n<!-- table:b -->\n<!-- /table:b -->\n"
+        );
+    }
+
+    /// Hidden sizes are cut out of a label whatever their form; the rest is kept.
+    #[test]
+    fn labels_without_hidden_sizes() {
+        for (label, want) in [
+            (
+                "pdm network.hidden_sizes=[64, 64] trainer.local_lr=0.1",
+                "pdm trainer.local_lr=0.1",
+            ),
+            ("pdm network.hidden_sizes=[64]*8", "pdm"),
+            (
+                "pdm trainer.x=1 network.hidden_sizes=[64]*16 trainer.y=2",
+                "pdm trainer.x=1 trainer.y=2",
+            ),
+            ("bp", "bp"),
+        ] {
+            assert_eq!(without_hidden_sizes(label), want);
+        }
+        assert_eq!(
+            short_label("pdm trainer.local_steps=\"epoch\" trainer.pdm.loss=\"sammon\""),
+            "pdm local_steps=epoch pdm.loss=sammon"
         );
     }
 

@@ -122,6 +122,9 @@ pub struct ExperimentReport {
     pub done: Vec<String>,
     /// Runs already complete with the same config, skipped.
     pub skipped: Vec<String>,
+    /// Runs copied from another experiment's folder beside this one, where the same run
+    /// (the same id and config) was complete ([`copy_from_siblings`]); not trained again.
+    pub copied: Vec<String>,
     /// Runs that failed, with their error.
     pub failed: Vec<(String, String)>,
 }
@@ -960,6 +963,13 @@ pub fn run_experiment(
         .num_threads(jobs.clamp(1, runs.len().max(1)))
         .build()
         .map_err(|e| RunnerError::Input(format!("cannot start {jobs} worker threads: {e}")))?;
+    // A run complete in another experiment's folder is copied, not trained again.
+    let mut copied = Vec::new();
+    for run in runs {
+        if copy_from_siblings(run, dir)? {
+            copied.push(run.id.clone());
+        }
+    }
     // Complete runs are reported first, so that progress counts them from the start.
     let up_to_date: Vec<bool> = runs
         .iter()
@@ -1021,11 +1031,64 @@ pub fn run_experiment(
     for (id, outcome) in outcomes {
         match outcome {
             Ok(true) => report.done.push(id),
+            Ok(false) if copied.contains(&id) => report.copied.push(id),
             Ok(false) => report.skipped.push(id),
             Err(e) => report.failed.push((id, e.to_string())),
         }
     }
     Ok(report)
+}
+
+/// The files of a complete run that a copy takes, `summary.json` last (its presence marks
+/// the copy complete); `updates.csv` where the source has it.
+const RUN_FILES: [&str; 5] = [
+    "config.toml",
+    "metrics.csv",
+    "eval.csv",
+    "updates.csv",
+    "summary.json",
+];
+
+/// A run cache across experiments: if `dir/<run id>` does not exist and a folder of the
+/// same name beside `dir` (`dir/../<other experiment>/<run id>`) holds the run complete
+/// with the same config, copies its result files into `dir/<run id>` and returns true.
+/// Runs are deterministic (same config and seed, same bits: the determinism tests), so the
+/// copy is the run this experiment would train. The files are copied through temporary
+/// names, `summary.json` last, so an interrupted copy is an incomplete run that is trained
+/// again.
+///
+/// # Errors
+/// [`RunnerError::Io`] naming a file that cannot be copied.
+pub fn copy_from_siblings(run: &PlannedRun, dir: &Path) -> Result<bool, RunnerError> {
+    let out = dir.join(&run.id);
+    if out.exists() {
+        return Ok(false);
+    }
+    let Some(parent) = dir.parent() else {
+        return Ok(false);
+    };
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Ok(false);
+    };
+    let mut siblings: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path().join(&run.id))
+        .filter(|p| p.parent() != Some(dir) && is_up_to_date(p, &run.config))
+        .collect();
+    siblings.sort();
+    let Some(source) = siblings.first() else {
+        return Ok(false);
+    };
+    std::fs::create_dir_all(&out).map_err(|e| RunnerError::io("cannot create folder", &out, e))?;
+    for name in RUN_FILES {
+        let from = source.join(name);
+        if !from.is_file() {
+            continue;
+        }
+        let bytes = std::fs::read(&from).map_err(|e| RunnerError::io("cannot read", &from, e))?;
+        crate::atomic::write_atomic(&out.join(name), &bytes)?;
+    }
+    Ok(true)
 }
 
 /// Environment steps a run takes.

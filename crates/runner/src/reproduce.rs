@@ -44,6 +44,13 @@ impl Reproduction {
             r.skipped.len(),
             r.failed.len()
         );
+        if !r.copied.is_empty() {
+            let _ = writeln!(
+                text,
+                "  {} runs copied complete from another experiment's folder (the same run id and config)",
+                r.copied.len()
+            );
+        }
         for (id, err) in &r.failed {
             let _ = writeln!(text, "  failed {id}: {err}");
         }

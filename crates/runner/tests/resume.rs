@@ -396,3 +396,45 @@ fn a_run_killed_at_its_end_resumes_to_the_same_summary_and_edits_are_refused() {
         .to_string();
     assert!(err.contains("edited after the checkpoint"), "{err}");
 }
+
+/// A run complete in another experiment's folder (same id, same config) is copied, not
+/// trained again: its files are the same bytes, and the report counts it as copied.
+#[test]
+fn runs_complete_in_a_sibling_experiment_are_copied() {
+    use pdmrl_runner::experiment::{Experiment, run_experiment};
+    let d = tempfile::tempdir().unwrap();
+    let text = |name: &str, seeds: &str| {
+        format!(
+            "name = \"{name}\"\n[env]\nid = \"CartPole-v1\"\n[algo]\nname = \"ppo\"\n[trainer]\nkind = \"bp\"\n[run]\nseeds = {seeds}\ntotal_timesteps = 1024\neval_every = 512\neval_episodes = 2\n"
+        )
+    };
+    let registry = Registry::with_builtins();
+    let results = d.path().join("results");
+    let plan = |name: &str, seeds: &str| {
+        let e = Experiment::from_text(std::path::Path::new("x.toml"), &text(name, seeds)).unwrap();
+        e.plan(&registry).unwrap()
+    };
+    let first = plan("a", "[1]");
+    let r = run_experiment(&first, &results.join("a"), 1, 10, &registry, &|_| {}).unwrap();
+    assert_eq!((r.done.len(), r.copied.len()), (1, 0));
+    let second = plan("b", "[1, 2]");
+    let r = run_experiment(&second, &results.join("b"), 1, 10, &registry, &|_| {}).unwrap();
+    assert_eq!(r.copied, [first[0].id.clone()]);
+    assert_eq!(r.done.len(), 1);
+    for name in [
+        "config.toml",
+        "metrics.csv",
+        "eval.csv",
+        "updates.csv",
+        "summary.json",
+    ] {
+        assert_eq!(
+            std::fs::read(results.join("a").join(&first[0].id).join(name)).unwrap(),
+            std::fs::read(results.join("b").join(&first[0].id).join(name)).unwrap(),
+            "{name}"
+        );
+    }
+    // Once there, it is simply complete: skipped.
+    let r = run_experiment(&second, &results.join("b"), 1, 10, &registry, &|_| {}).unwrap();
+    assert_eq!((r.skipped.len(), r.copied.len()), (2, 0));
+}
