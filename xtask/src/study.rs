@@ -294,8 +294,8 @@ fn ranking(
                 let iqms = Metric::BOTH.map(|m| stats::iqm(&g.values(m)));
                 match cells.iter_mut().find(|c| c.0 == cell) {
                     Some(c) => {
-                        for k in 0..2 {
-                            c.2[k] = c.2[k].max(iqms[k]);
+                        for (best, iqm) in c.2.iter_mut().zip(iqms) {
+                            *best = best.max(iqm);
                         }
                     }
                     None => cells.push((cell.clone(), random, iqms)),
@@ -331,7 +331,8 @@ fn ranking(
             .map(|(c, iqms)| (c.clone(), [score(c, 0, iqms[0]), score(c, 1, iqms[1])]))
             .collect()
     };
-    let mut ranked: Vec<(f64, Vec<(String, [f64; 2])>, &Row)> = rows
+    type Scored<'a> = (f64, Vec<(String, [f64; 2])>, &'a Row);
+    let mut ranked: Vec<Scored> = rows
         .iter()
         .filter(|r| {
             cell_names

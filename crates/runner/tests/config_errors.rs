@@ -359,7 +359,7 @@ fn bundles_of_trainer_options_run_together() {
     );
     let (a, b) = (&runs[2].config.trainer, &runs[3].config.trainer);
     assert_eq!(
-        (a.local_adam_eps, a.local_steps.clone()),
+        (a.local_adam_eps, a.local_steps),
         (0.01, pdmrl_agents::LocalSteps::Iteration)
     );
     assert_eq!(a.local_lr, 1e-3);
