@@ -66,12 +66,14 @@ fn one_and_two_worker_threads_give_identical_results() {
     let exp = Experiment::from_file(&config).unwrap();
     let runs = exp.plan(&registry).unwrap();
     assert_eq!(runs.len(), 4);
-    let (one, two) = (d.path().join("one"), d.path().join("two"));
+    // Different parents: a folder beside `one` would be a sibling experiment, and its
+    // complete runs would be copied instead of trained (experiment::copy_from_siblings).
+    let (one, two) = (d.path().join("one/tiny"), d.path().join("two/tiny"));
     let r1 = run_experiment(&runs, &one, 1, 10, &registry, &|_| {}).unwrap();
     let r2 = run_experiment(&runs, &two, 2, 10, &registry, &|_| {}).unwrap();
     assert_eq!(
-        (r1.done.len(), r2.done.len()),
-        (4, 4),
+        (r1.done.len(), r2.done.len(), r2.copied.len()),
+        (4, 4, 0),
         "{:?} {:?}",
         r1.failed,
         r2.failed
