@@ -272,6 +272,9 @@ fn ranking(
         config: String,
         /// Per cell: the IQM under each metric.
         cells: Vec<(String, [f64; 2])>,
+        /// The run ids of every cell: a configuration two experiments share (the same
+        /// runs, copied) is ranked once, under the experiment listed first.
+        ids: Vec<String>,
     }
     let mut rows: Vec<Row> = Vec::new();
     let mut cell_names: Vec<String> = Vec::new();
@@ -306,16 +309,24 @@ fn ranking(
                 if !cell_names.contains(&cell) {
                     cell_names.push(cell.clone());
                 }
-                let config = short_label(&without_hidden_sizes(&g.label));
+                let config = trainer_options(&run.config.trainer);
+                let ids = of_env
+                    .iter()
+                    .filter(|(r, _)| r.label == g.label)
+                    .map(|(r, _)| r.id.clone());
                 match rows
                     .iter_mut()
                     .find(|r| r.experiment == experiment.name && r.config == config)
                 {
-                    Some(r) => r.cells.push((cell, iqms)),
+                    Some(r) => {
+                        r.cells.push((cell, iqms));
+                        r.ids.extend(ids);
+                    }
                     None => rows.push(Row {
                         experiment: experiment.name.clone(),
                         config,
                         cells: vec![(cell, iqms)],
+                        ids: ids.collect(),
                     }),
                 }
             }
@@ -331,9 +342,15 @@ fn ranking(
             .map(|(c, iqms)| (c.clone(), [score(c, 0, iqms[0]), score(c, 1, iqms[1])]))
             .collect()
     };
+    for r in &mut rows {
+        r.ids.sort();
+    }
     type Scored<'a> = (f64, Vec<(String, [f64; 2])>, &'a Row);
     let mut ranked: Vec<Scored> = rows
         .iter()
+        .enumerate()
+        .filter(|(i, r)| !rows[..*i].iter().any(|earlier| earlier.ids == r.ids))
+        .map(|(_, r)| r)
         .filter(|r| {
             cell_names
                 .iter()
@@ -379,19 +396,40 @@ fn ranking(
     Ok(md)
 }
 
-/// A label without its `network.hidden_sizes=...` segment (`[64, 64]`, `[64]*8`).
-fn without_hidden_sizes(label: &str) -> String {
-    let key = "network.hidden_sizes=";
-    let Some(start) = label.find(key) else {
-        return label.to_string();
+/// A PDM configuration as the ranking names it: the trainer kind and every option it
+/// reads that differs from that kind's default (`pdm local_optimizer=sgd local_lr=0.01`),
+/// whichever of them an experiment file swept or set in `[trainer]`.
+fn trainer_options(trainer: &pdmrl_agents::TrainerConfig) -> String {
+    fn flat(prefix: &str, v: &toml::Value, out: &mut Vec<(String, String)>) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flat(&key, v, out);
+                }
+            }
+            v => out.push((prefix.to_string(), v.to_string().replace('"', ""))),
+        }
+    }
+    let options = |t: pdmrl_agents::TrainerConfig| {
+        let mut out = Vec::new();
+        if let Ok(v) = toml::Value::try_from(t.effective()) {
+            flat("", &v, &mut out);
+        }
+        out
     };
-    let rest = &label[start + key.len()..];
-    let end = rest.find(']').map_or(rest.len(), |i| i + 1);
-    let end = end + rest[end..].find(' ').unwrap_or(rest.len() - end);
-    format!("{}{}", &label[..start], &rest[end..])
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    let defaults = options(pdmrl_agents::TrainerConfig::new(trainer.kind));
+    let mut label = trainer.kind.to_string();
+    for (k, v) in options(*trainer) {
+        if k != "kind" && !defaults.contains(&(k.clone(), v.clone())) {
+            let _ = write!(label, " {k}={v}");
+        }
+    }
+    label
 }
 
 /// A group's label as the study's tables show it: `trainer.` and `network.` prefixes
@@ -592,23 +630,23 @@ mod tests {
         );
     }
 
-    /// Hidden sizes are cut out of a label whatever their form; the rest is kept.
+    /// A ranked configuration is named by every option that differs from its kind's
+    /// default, whether the file swept it or set it in `[trainer]`; options the kind does
+    /// not read are left out.
     #[test]
-    fn labels_without_hidden_sizes() {
-        for (label, want) in [
-            (
-                "pdm network.hidden_sizes=[64, 64] trainer.local_lr=0.1",
-                "pdm trainer.local_lr=0.1",
-            ),
-            ("pdm network.hidden_sizes=[64]*8", "pdm"),
-            (
-                "pdm trainer.x=1 network.hidden_sizes=[64]*16 trainer.y=2",
-                "pdm trainer.x=1 trainer.y=2",
-            ),
-            ("bp", "bp"),
-        ] {
-            assert_eq!(without_hidden_sizes(label), want);
-        }
+    fn configurations_are_named_by_their_options() {
+        use pdmrl_agents::{TrainerConfig, TrainerKind};
+        let mut t = TrainerConfig::new(TrainerKind::Pdm);
+        assert_eq!(trainer_options(&t), "pdm");
+        t.local_optimizer = LocalOptimizer::Sgd;
+        t.local_lr = 0.01;
+        t.guidance.weight = 0.6; // pdm does not read it
+        assert_eq!(trainer_options(&t), "pdm local_lr=0.01 local_optimizer=sgd");
+        t.kind = TrainerKind::PdmGuided;
+        assert_eq!(
+            trainer_options(&t),
+            "pdm_guided guidance.weight=0.6 local_lr=0.01 local_optimizer=sgd"
+        );
         assert_eq!(
             short_label("pdm trainer.local_steps=\"epoch\" trainer.pdm.loss=\"sammon\""),
             "pdm local_steps=epoch pdm.loss=sammon"
