@@ -1075,7 +1075,9 @@ pub fn copy_from_siblings(run: &PlannedRun, dir: &Path) -> Result<bool, RunnerEr
         .map(|e| e.path().join(&run.id))
         .filter(|p| p.parent() != Some(dir) && is_up_to_date(p, &run.config))
         .collect();
-    siblings.sort();
+    // Runs written by the current code first (older ones lack fields newer tables show,
+    // such as the entropy and the mid-run diagnostics), then by path.
+    siblings.sort_by_key(|p| (!in_current_format(p), p.clone()));
     let Some(source) = siblings.first() else {
         return Ok(false);
     };
@@ -1089,6 +1091,19 @@ pub fn copy_from_siblings(run: &PlannedRun, dir: &Path) -> Result<bool, RunnerEr
         crate::atomic::write_atomic(&out.join(name), &bytes)?;
     }
     Ok(true)
+}
+
+/// Whether `dir/summary.json` is exactly what the current code writes for it: it reads
+/// back into [`crate::run::Summary`] and writes out to the same text. A run completed by
+/// older code holds the same returns but not every field the current code records.
+fn in_current_format(dir: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join("summary.json")) else {
+        return false;
+    };
+    serde_json::from_str::<crate::run::Summary>(&text)
+        .ok()
+        .and_then(|s| serde_json::to_string_pretty(&s).ok())
+        .is_some_and(|again| again == text)
 }
 
 /// Environment steps a run takes.

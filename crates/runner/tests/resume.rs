@@ -437,4 +437,30 @@ fn runs_complete_in_a_sibling_experiment_are_copied() {
     // Once there, it is simply complete: skipped.
     let r = run_experiment(&second, &results.join("b"), 1, 10, &registry, &|_| {}).unwrap();
     assert_eq!((r.skipped.len(), r.copied.len()), (2, 0));
+
+    // Of two copies, the one in the current summary format is taken, even when a copy
+    // written by older code (no `final_entropy`) comes first by path.
+    let id = &first[0].id;
+    let old = results.join("0_old").join(id);
+    std::fs::create_dir_all(&old).unwrap();
+    for e in std::fs::read_dir(results.join("a").join(id)).unwrap() {
+        let e = e.unwrap();
+        if e.path().is_file() {
+            std::fs::copy(e.path(), old.join(e.file_name())).unwrap();
+        }
+    }
+    let summary = std::fs::read_to_string(old.join("summary.json")).unwrap();
+    let older: String = summary
+        .lines()
+        .filter(|l| !l.contains("\"final_entropy\""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(older, summary);
+    std::fs::write(old.join("summary.json"), &older).unwrap();
+    let r = run_experiment(&first, &results.join("c"), 1, 10, &registry, &|_| {}).unwrap();
+    assert_eq!(r.copied, [id.clone()]);
+    assert_eq!(
+        std::fs::read_to_string(results.join("c").join(id).join("summary.json")).unwrap(),
+        summary
+    );
 }
