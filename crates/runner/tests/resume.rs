@@ -458,7 +458,7 @@ fn runs_complete_in_a_sibling_experiment_are_copied() {
     assert_ne!(older, summary);
     std::fs::write(old.join("summary.json"), &older).unwrap();
     let r = run_experiment(&first, &results.join("c"), 1, 10, &registry, &|_| {}).unwrap();
-    assert_eq!(r.copied, [id.clone()]);
+    assert_eq!(r.copied, std::slice::from_ref(id));
     assert_eq!(
         std::fs::read_to_string(results.join("c").join(id).join("summary.json")).unwrap(),
         summary
