@@ -393,7 +393,7 @@ pub fn write_report(
         let interval = |label: &str, xs: &[f64]| {
             let (value, lower, upper) = iqm_ci(xs);
             Interval {
-                label: label.to_string(),
+                label: figure_label(label),
                 value,
                 lower,
                 upper,
@@ -508,6 +508,17 @@ pub fn write_report(
             .unwrap_or(0) as u32;
         let (w, h) = panel_size;
         let h = if rows > 0 { 130 + 44 * rows } else { h };
+        // ... and wide enough for their longest row label beside a chart of the usual width
+        // (about 8 output pixels per character at the tick font).
+        let longest = panels
+            .iter()
+            .filter_map(|p| match &p.data {
+                PanelData::Intervals(v) => v.iter().map(|v| v.label.chars().count()).max(),
+                PanelData::Lines(_) => None,
+            })
+            .max()
+            .unwrap_or(0) as u32;
+        let w = w.max(8 * longest + 480);
         let lines = panels.iter().any(|p| matches!(p.data, PanelData::Lines(_)));
         let figure = Figure {
             title,
@@ -522,6 +533,22 @@ pub fn write_report(
         )?);
     }
     Ok((summary_md, written))
+}
+
+/// A group label as the interval figures show it: the `trainer.` and `network.` prefixes
+/// of its options and the quotes of string values dropped
+/// (`pdm local_optimizer=sgd local_steps=epoch`).
+fn figure_label(label: &str) -> String {
+    label
+        .split(' ')
+        .map(|w| {
+            w.strip_prefix("trainer.")
+                .or_else(|| w.strip_prefix("network."))
+                .unwrap_or(w)
+                .replace('"', "")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// For a depth sweep: per trainer, the final return (IQM over seeds, 95% CI) against the
@@ -569,4 +596,21 @@ fn depth_series(
             })
             .collect(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::figure_label;
+
+    /// Interval figures name a group by its options without prefixes or quotes.
+    #[test]
+    fn figure_labels_drop_prefixes_and_quotes() {
+        assert_eq!(
+            figure_label(
+                "pdm network.hidden_sizes=[64, 64] trainer.local_optimizer=\"sgd\" trainer.pdm.loss=\"sammon\""
+            ),
+            "pdm hidden_sizes=[64, 64] local_optimizer=sgd pdm.loss=sammon"
+        );
+        assert_eq!(figure_label("bp"), "bp");
+    }
 }
