@@ -196,10 +196,10 @@ done
 say "node idle"
 
 # --- 2. Build once, submit the array -------------------------------------------------------
-# The dev profile: `cargo test --workspace` (which CI runs first) has built it already, at
-# opt-level 3 like the release profile (Cargo.toml), so CI does not compile the workspace a
-# second time. The README's recipe builds --release; the job script takes any binary as
-# PDMRL.
+# The dev profile, at opt-level 3 like the release profile (Cargo.toml). `cargo test` (which
+# CI runs first) builds the test profile, which cargo keeps apart, so this compiles the
+# runner's crates once more (about 2 minutes on 2 cores; measured in the log). The README's
+# recipe builds --release; the job script takes any binary as PDMRL.
 say "cargo build -p pdmrl-runner --locked"
 b0=$(date +%s)
 cargo build -p pdmrl-runner --locked
