@@ -253,8 +253,10 @@ fn ranked_experiments(block: &str) -> Option<Vec<&str>> {
 }
 
 /// The ranking of the PDM configurations (groups that are neither `bp` nor `frozen`) of
-/// `experiments` by the screening's selection rule. A configuration is a group label
-/// without its `network.hidden_sizes`; a cell is an env and a number of hidden layers. In
+/// `experiments` by the screening's selection rule. A configuration is a trainer with its
+/// non-default options ([`trainer_options`]), whatever the network; one that two
+/// experiments share (the same runs) is ranked once. A cell is an env and a number of
+/// hidden layers. In
 /// each cell and under each metric (greedy evaluation, training episodes) a configuration
 /// scores `(IQM - random play) / (best IQM - random play)`, the best IQM being the highest
 /// of every group of the cell in `experiments` (`bp`, `frozen` and every configuration): 0
