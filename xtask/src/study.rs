@@ -19,6 +19,7 @@ use pdmrl_agents::{LocalLrSchedule, LocalOptimizer, TrainerKind};
 use pdmrl_runner::aggregate::{Metric, evaluation_stats, format_or_dash, format_p, iqm_ci, of_env};
 use pdmrl_runner::experiment::{Experiment, PlannedRun, summaries};
 use pdmrl_runner::reference::References;
+use pdmrl_runner::reproduce::short_label;
 use pdmrl_runner::run::{RunConfig, Summary};
 use pdmrl_runner::stats;
 use std::fmt::Write as _;
@@ -432,22 +433,6 @@ fn trainer_options(trainer: &pdmrl_agents::TrainerConfig) -> String {
         }
     }
     label
-}
-
-/// A group's label as the study's tables show it: `trainer.` and `network.` prefixes
-/// dropped (`pdm local_steps=epoch hidden_sizes=[64]*8`), string quotes removed.
-fn short_label(label: &str) -> String {
-    label
-        .split(' ')
-        .map(|w| {
-            w.strip_prefix("trainer.")
-                .or_else(|| w.strip_prefix("network."))
-                .or_else(|| w.strip_prefix("algo."))
-                .unwrap_or(w)
-                .replace('"', "")
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The learning rate of a run's hidden layers at its iteration `iteration` (1-based), as

@@ -393,7 +393,7 @@ pub fn write_report(
         let interval = |label: &str, xs: &[f64]| {
             let (value, lower, upper) = iqm_ci(xs);
             Interval {
-                label: figure_label(label),
+                label: short_label(label),
                 value,
                 lower,
                 upper,
@@ -535,15 +535,16 @@ pub fn write_report(
     Ok((summary_md, written))
 }
 
-/// A group label as the interval figures show it: the `trainer.` and `network.` prefixes
-/// of its options and the quotes of string values dropped
-/// (`pdm local_optimizer=sgd local_steps=epoch`).
-fn figure_label(label: &str) -> String {
+/// A group label as figures and the study's tables show it: the `trainer.`, `network.`
+/// and `algo.` prefixes of its options and the quotes of string values dropped
+/// (`pdm local_optimizer=sgd hidden_sizes=[64]*8`).
+pub fn short_label(label: &str) -> String {
     label
         .split(' ')
         .map(|w| {
             w.strip_prefix("trainer.")
                 .or_else(|| w.strip_prefix("network."))
+                .or_else(|| w.strip_prefix("algo."))
                 .unwrap_or(w)
                 .replace('"', "")
         })
@@ -600,17 +601,17 @@ fn depth_series(
 
 #[cfg(test)]
 mod tests {
-    use super::figure_label;
+    use super::short_label;
 
-    /// Interval figures name a group by its options without prefixes or quotes.
+    /// Figures and tables name a group by its options without prefixes or quotes.
     #[test]
-    fn figure_labels_drop_prefixes_and_quotes() {
+    fn short_labels_drop_prefixes_and_quotes() {
         assert_eq!(
-            figure_label(
+            short_label(
                 "pdm network.hidden_sizes=[64, 64] trainer.local_optimizer=\"sgd\" trainer.pdm.loss=\"sammon\""
             ),
             "pdm hidden_sizes=[64, 64] local_optimizer=sgd pdm.loss=sammon"
         );
-        assert_eq!(figure_label("bp"), "bp");
+        assert_eq!(short_label("bp"), "bp");
     }
 }
