@@ -17,7 +17,7 @@
 use anyhow::{Context, Result, bail};
 use pdmrl_agents::{LocalLrSchedule, LocalOptimizer, TrainerKind};
 use pdmrl_runner::aggregate::{Metric, evaluation_stats, format_or_dash, format_p, iqm_ci, of_env};
-use pdmrl_runner::experiment::{Experiment, PlannedRun, summaries};
+use pdmrl_runner::experiment::{Experiment, PlannedRun, leaves, summaries};
 use pdmrl_runner::reference::References;
 use pdmrl_runner::reproduce::short_label;
 use pdmrl_runner::run::{RunConfig, Summary};
@@ -403,25 +403,10 @@ fn ranking(
 /// reads that differs from that kind's default (`pdm local_optimizer=sgd local_lr=0.01`),
 /// whichever of them an experiment file swept or set in `[trainer]`.
 fn trainer_options(trainer: &pdmrl_agents::TrainerConfig) -> String {
-    fn flat(prefix: &str, v: &toml::Value, out: &mut Vec<(String, String)>) {
-        match v {
-            toml::Value::Table(t) => {
-                for (k, v) in t {
-                    let key = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    flat(&key, v, out);
-                }
-            }
-            v => out.push((prefix.to_string(), v.to_string().replace('"', ""))),
-        }
-    }
     let options = |t: pdmrl_agents::TrainerConfig| {
         let mut out = Vec::new();
-        if let Ok(v) = toml::Value::try_from(t.effective()) {
-            flat("", &v, &mut out);
+        if let Ok(toml::Value::Table(t)) = toml::Value::try_from(t.effective()) {
+            leaves(&t, "", &mut out);
         }
         out
     };
@@ -429,7 +414,7 @@ fn trainer_options(trainer: &pdmrl_agents::TrainerConfig) -> String {
     let mut label = trainer.kind.to_string();
     for (k, v) in options(*trainer) {
         if k != "kind" && !defaults.contains(&(k.clone(), v.clone())) {
-            let _ = write!(label, " {k}={v}");
+            let _ = write!(label, " {k}={}", v.to_string().replace('"', ""));
         }
     }
     label

@@ -129,8 +129,20 @@ pub struct ExperimentReport {
     pub failed: Vec<(String, String)>,
 }
 
-/// The dotted leaves of a table: `{pdm = {normalize = "max"}}` gives `pdm.normalize`.
-pub(crate) fn leaves(table: &toml::Table, prefix: &str, out: &mut Vec<(String, toml::Value)>) {
+/// The options a bundle of `[ablate] trainer` sets, as dotted keys with their values
+/// (`trainer.local_steps`, `trainer.guidance.weight`, ...); none for a non-table (which
+/// the file check rejects).
+fn bundle_options(bundle: &toml::Value) -> Vec<(String, toml::Value)> {
+    let mut set = Vec::new();
+    if let toml::Value::Table(t) = bundle {
+        leaves(t, "trainer", &mut set);
+    }
+    set
+}
+
+/// The dotted leaves of a table, each key under `prefix` (none if empty):
+/// `{pdm = {normalize = "max"}}` gives `pdm.normalize`.
+pub fn leaves(table: &toml::Table, prefix: &str, out: &mut Vec<(String, toml::Value)>) {
     for (k, v) in table {
         let key = if prefix.is_empty() {
             k.clone()
@@ -408,10 +420,7 @@ impl Experiment {
             ));
         }
         for bundle in ablate.get("trainer").into_iter().flatten() {
-            let mut set = Vec::new();
-            if let toml::Value::Table(t) = bundle {
-                leaves(t, "trainer", &mut set);
-            }
+            let set = bundle_options(bundle);
             if let Some((both, _)) = set.iter().find(|(k, _)| sweep.contains_key(k)) {
                 return Err(err(
                     "ablate.trainer",
@@ -551,11 +560,7 @@ impl Experiment {
         for (key, values) in &self.ablate {
             if key == "trainer" {
                 for v in values {
-                    let mut set = Vec::new();
-                    if let toml::Value::Table(t) = v {
-                        leaves(t, "trainer", &mut set);
-                    }
-                    keys.extend(set.into_iter().map(|(k, _)| k));
+                    keys.extend(bundle_options(v).into_iter().map(|(k, _)| k));
                 }
             } else {
                 keys.push(key.clone());
@@ -586,13 +591,7 @@ impl Experiment {
         let mut single: Vec<Vec<(String, toml::Value)>> = vec![Vec::new()];
         for (key, values) in &self.ablate {
             if key == "trainer" {
-                single.extend(values.iter().map(|v| {
-                    let mut set = Vec::new();
-                    if let toml::Value::Table(t) = v {
-                        leaves(t, "trainer", &mut set);
-                    }
-                    set
-                }));
+                single.extend(values.iter().map(bundle_options));
                 continue;
             }
             single.extend(values.iter().map(|v| vec![(key.clone(), v.clone())]));
