@@ -29,6 +29,7 @@ pub mod mlp;
 pub mod normalizer;
 pub mod policy;
 pub mod trainer;
+pub mod valid;
 
 // Types that appear in this crate's public API, re-exported for users of this crate alone.
 pub use ndarray;
@@ -37,11 +38,11 @@ pub use pdmrl_local_loss::{LocalLossError, MdsLoss, Metric, Normalize, Pairs, Pd
 pub use pdmrl_tensor::Activation;
 
 pub use agent::{
-    Agent, EpisodeRecord, EvalRecord, Event, IterationStats, PhaseTimes, check_trainer_fits,
-    explained_variance, guidance_signal,
+    Agent, EpisodeRecord, EvalRecord, Event, IterationStats, PhaseTimes, explained_variance,
+    guidance_signal,
 };
 pub use checkpoint::{Checkpoint, CheckpointMeta, NamedTensor, TensorData};
-pub use config::{AgentConfig, Algo, BatchMode};
+pub use config::{AgentConfig, Algo, BatchMode, check_trainer_fits};
 pub use error::AgentError;
 pub use gae::gae;
 pub use loss::{AlgoLoss, LossBatch, LossCoefs, PolicyObjective, algo_loss, normalize_advantages};
@@ -52,3 +53,4 @@ pub use trainer::{
     HeadOutputs, LayerStats, LocalLrSchedule, LocalOptimizer, LocalState, LocalSteps,
     NonFiniteParameter, TrainerConfig, TrainerKind, UpdateReport,
 };
+pub use valid::{AgentSpec, Check, Valid};

@@ -9,6 +9,7 @@
 use crate::error::AgentError;
 use crate::mlp::Mlp;
 use crate::trainer::{ActorCritic, HeadGrads, HeadOutputs, TrainerConfig, TrainerKind};
+use crate::valid::Check;
 use ndarray::{Array1, Array2};
 use pdmrl_tensor::{Activation, rng_from_seed};
 
@@ -62,7 +63,13 @@ pub fn update_peak_bytes(
         Variant::Trainer(kind) => kind,
         Variant::PdmKeepingActivations => TrainerKind::Pdm,
     };
-    let mut ac = ActorCritic::new(actor, critic, TrainerConfig::new(kind), 2.5e-4, 1e-5)?;
+    let mut ac = ActorCritic::new(
+        actor,
+        critic,
+        TrainerConfig::new(kind).check()?,
+        2.5e-4,
+        1e-5,
+    )?;
     // Distinct rows, so the distance matrices are not degenerate.
     let obs = Array2::from_shape_fn((BATCH, OBS_DIM), |(i, j)| {
         ((i * 31 + j * 17) as f32 * 0.37).sin()

@@ -16,6 +16,7 @@
 
 use crate::error::AgentError;
 use crate::mlp::{Mlp, layer_grads, layer_params, param_sizes};
+use crate::valid::{Check, Valid};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use pdmrl_local_loss::{LocalRule, Pdm, PdmOptions, Target};
 use pdmrl_tensor::{
@@ -152,17 +153,11 @@ pub enum Features {
     PostUpdate,
 }
 
-/// How the hidden layers' learning rate changes over a run under a local trainer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LocalLrSchedule {
-    /// `local_lr` throughout (docs/method.md).
-    #[default]
-    Constant,
-    /// Annealed linearly from `local_lr` at the first iteration towards 0, as CleanRL
-    /// anneals the algorithm's rate (`(1 - (iteration - 1) / num_iterations) * local_lr`).
-    Linear,
-}
+/// How the hidden layers' learning rate changes over a run under a local trainer:
+/// `constant` (`local_lr` throughout, docs/method.md) or `linear` (annealed from
+/// `local_lr` at the first iteration towards 0, as CleanRL anneals the algorithm's rate).
+/// The heads' schedule is the same type ([`pdmrl_tensor::Schedule`]).
+pub type LocalLrSchedule = pdmrl_tensor::Schedule;
 
 /// The optimiser of each hidden layer under a local trainer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -361,12 +356,16 @@ impl TrainerConfig {
             (GuidanceSignal::None, GuidanceSignal::None)
         }
     }
+}
+
+impl Check for TrainerConfig {
+    type Error = AgentError;
 
     /// Checks every option.
     ///
     /// # Errors
     /// [`AgentError::InvalidConfig`] or [`AgentError::LocalLoss`] naming the option.
-    pub fn check(&self) -> Result<(), AgentError> {
+    fn check_ref(&self) -> Result<(), AgentError> {
         let bad = |name: &'static str, value: f64, allowed: &str| {
             Err(AgentError::InvalidConfig {
                 name,
@@ -680,16 +679,17 @@ pub struct NonFiniteParameter {
 }
 
 impl ActorCritic {
-    /// Wraps two networks with a trainer, the PDM rules seeded with 0 (see
+    /// Wraps two networks with a trainer whose options were checked
+    /// ([`Check::check`](crate::Check::check)), the PDM rules seeded with 0 (see
     /// [`ActorCritic::with_seed`]). `lr` and `adam_eps` are the algorithm's (used for every
     /// parameter under `bp`, for the heads under local trainers).
     ///
     /// # Errors
-    /// Invalid trainer options or learning rates.
+    /// Invalid learning rates.
     pub fn new(
         actor: Mlp,
         critic: Mlp,
-        config: TrainerConfig,
+        config: Valid<TrainerConfig>,
         lr: f64,
         adam_eps: f64,
     ) -> Result<Self, AgentError> {
@@ -700,16 +700,15 @@ impl ActorCritic {
     /// `seed` (streams `"actor-local-rule"`, `"critic-local-rule"`).
     ///
     /// # Errors
-    /// Invalid trainer options or learning rates.
+    /// Invalid learning rates.
     pub fn with_seed(
         actor: Mlp,
         critic: Mlp,
-        config: TrainerConfig,
+        config: Valid<TrainerConfig>,
         lr: f64,
         adam_eps: f64,
         seed: u64,
     ) -> Result<Self, AgentError> {
-        config.check()?;
         let rule = |stream: &str| -> Result<Box<dyn LocalRule<f32>>, AgentError> {
             Ok(Box::new(Pdm::with_seed(
                 config.rule_options(),
@@ -725,17 +724,17 @@ impl ActorCritic {
     /// used by `pdm`/`pdm_guided` to train and by every trainer for the diagnostics.
     ///
     /// # Errors
-    /// Invalid trainer options or learning rates.
+    /// Invalid learning rates.
     pub fn with_rules(
         actor: Mlp,
         critic: Mlp,
-        config: TrainerConfig,
+        config: Valid<TrainerConfig>,
         lr: f64,
         adam_eps: f64,
         actor_rule: Box<dyn LocalRule<f32>>,
         critic_rule: Box<dyn LocalRule<f32>>,
     ) -> Result<Self, AgentError> {
-        config.check()?;
+        let config = config.into_inner();
         let state = build_state(&config, &actor, &critic, None, lr, adam_eps)?;
         let (mut actor, mut critic) = (actor, critic);
         if config.scale_features && config.kind.trains_locally() {
@@ -990,10 +989,7 @@ impl ActorCritic {
                 return;
             }
             *train_hidden = progress < c.local_until;
-            let lr = match c.local_lr_schedule {
-                LocalLrSchedule::Constant => c.local_lr,
-                LocalLrSchedule::Linear => c.local_lr * (1.0 - progress).max(0.0),
-            };
+            let lr = c.local_lr_schedule.rate(c.local_lr, progress);
             for adam in actor_hidden.iter_mut().chain(critic_hidden.iter_mut()) {
                 adam.set_lr(lr);
             }

@@ -4,8 +4,8 @@
 
 use ndarray::{Array1, Array2, Zip};
 use pdmrl_agents::{
-    ActorCritic, Agent, AgentConfig, Event, HeadGrads, LocalOptimizer, LocalSteps, MdsLoss, Mlp,
-    PdmOptions, TrainerConfig, TrainerKind,
+    ActorCritic, Agent, AgentConfig, Check, Event, HeadGrads, LocalOptimizer, LocalSteps, MdsLoss,
+    Mlp, PdmOptions, TrainerConfig, TrainerKind,
 };
 use pdmrl_envs::{Registry, SyncVectorEnv};
 use pdmrl_local_loss::{LocalRule, Pdm};
@@ -34,7 +34,7 @@ fn obs(seed: u64) -> Array2<f32> {
 
 fn model(config: TrainerConfig) -> ActorCritic {
     let (actor, critic) = nets();
-    ActorCritic::new(actor, critic, config, 1e-2, 1e-5).unwrap()
+    ActorCritic::new(actor, critic, config.check().unwrap(), 1e-2, 1e-5).unwrap()
 }
 
 /// One update on `obs(seed)` with a fixed head gradient.
@@ -225,13 +225,7 @@ fn mds_loss_variant_reaches_the_rule() {
 /// the option; `bp` and `frozen` build with any of them (they read none).
 #[test]
 fn options_are_checked_by_name() {
-    let bad = |c: TrainerConfig| {
-        let (a, cr) = nets();
-        ActorCritic::new(a, cr, c, 1e-3, 1e-5)
-            .err()
-            .expect("rejected")
-            .to_string()
-    };
+    let bad = |c: TrainerConfig| c.check().err().expect("rejected").to_string();
     for (config, name) in [
         (pdm(|c| c.local_momentum = 0.9), "local_momentum"),
         (pdm(|c| c.local_momentum = 1.0), "local_momentum"),

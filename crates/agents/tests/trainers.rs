@@ -1,7 +1,9 @@
 //! What each trainer may and may not change, and the MLP's backward pass.
 
 use ndarray::{Array1, Array2};
-use pdmrl_agents::{ActorCritic, HeadGrads, LocalLrSchedule, Mlp, TrainerConfig, TrainerKind};
+use pdmrl_agents::{
+    ActorCritic, Check, HeadGrads, LocalLrSchedule, Mlp, TrainerConfig, TrainerKind,
+};
 use pdmrl_tensor::gradcheck::{finite_difference, relative_error};
 use pdmrl_tensor::{Activation, rng_from_seed};
 use rand::Rng;
@@ -42,7 +44,7 @@ fn update_once(kind: TrainerKind, scale: f32) -> ActorCritic {
 /// As [`update_once`] with `config`, told first that the run is `progress` done.
 fn update_at(config: TrainerConfig, progress: Option<f64>, scale: f32) -> ActorCritic {
     let (actor, critic) = nets();
-    let mut model = ActorCritic::new(actor, critic, config, 1e-2, 1e-5).unwrap();
+    let mut model = ActorCritic::new(actor, critic, config.check().unwrap(), 1e-2, 1e-5).unwrap();
     if let Some(p) = progress {
         model.set_progress(p);
     }
@@ -245,7 +247,7 @@ fn guidance_reaches_the_rule_and_custom_rules_plug_in() {
     let mut model = ActorCritic::with_rules(
         actor,
         critic,
-        TrainerConfig::new(TrainerKind::PdmGuided),
+        TrainerConfig::new(TrainerKind::PdmGuided).check().unwrap(),
         1e-2,
         1e-5,
         Box::new(Recorder {

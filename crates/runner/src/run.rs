@@ -144,8 +144,8 @@ impl RunConfig {
     pub fn check(&self, registry: &Registry) -> Result<(), RunnerError> {
         // Unknown ids give the registry's error with suggestions.
         registry.make(&self.env_id)?;
-        self.agent.check()?;
-        self.trainer.check()?;
+        pdmrl_agents::Check::check_ref(&self.agent)?;
+        pdmrl_agents::Check::check_ref(&self.trainer)?;
         pdmrl_agents::check_trainer_fits(&self.agent, &self.trainer)?;
         Ok(())
     }

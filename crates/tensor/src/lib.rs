@@ -39,7 +39,7 @@ pub use distance::{pairwise_distances, pairwise_sq_distances};
 pub use error::TensorError;
 pub use init::orthogonal;
 pub use rng::{Rng, RngState, derive_seed, rng_from_seed};
-pub use schedule::linear_anneal;
+pub use schedule::{Schedule, linear_anneal};
 pub use sgd::{Optimiser, Sgd, SgdConfig};
 
 /// Converts an `f64` constant into the float type `A` (exact for f64, rounded for f32).
