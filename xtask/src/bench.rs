@@ -25,7 +25,8 @@ use ndarray::{Array2, linalg::general_mat_mul};
 use pdmrl_agents::pdmrl_envs::Registry;
 use pdmrl_agents::{Algo, TrainerKind};
 use pdmrl_runner::atomic::write_atomic;
-use pdmrl_runner::run::{RunConfig, build_agent, resolve_agent, resolve_trainer};
+use pdmrl_runner::resolve::{RunConfig, resolve_agent, resolve_trainer};
+use pdmrl_runner::run::build_agent;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -181,7 +182,7 @@ fn bench_config(
         eval_every = 0
     };
     overrides.insert("total_timesteps".into(), (steps as i64).into());
-    if pdmrl_runner::run::is_continuous(registry, env_id)? {
+    if pdmrl_runner::resolve::is_continuous(registry, env_id)? {
         // CleanRL ppo_continuous_action.py (our Pendulum-v1 default is rl-zoo's).
         let cleanrl: toml::Table = toml::toml! {
             num_envs = 1

@@ -4,7 +4,8 @@ use pdmrl_agents::TrainerKind;
 use pdmrl_envs::Registry;
 use pdmrl_runner::experiment::Experiment;
 use pdmrl_runner::experiment::run_experiment;
-use pdmrl_runner::run::{RunConfig, RunOptions, train_run};
+use pdmrl_runner::resolve::RunConfig;
+use pdmrl_runner::run::{RunOptions, train_run};
 use std::path::Path;
 
 fn small(kind: TrainerKind, seed: u64) -> RunConfig {
