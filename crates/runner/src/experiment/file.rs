@@ -13,7 +13,8 @@ use std::path::Path;
 /// Environment steps per run: the algorithm's default, one number, or one per env id.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Budget {
-    /// The default of the algorithm for each env ([`AgentConfig::defaults`]).
+    /// The default of the algorithm for each env
+    /// ([`AgentConfig::defaults`](pdmrl_agents::AgentConfig::defaults)).
     Default,
     /// The same for every env.
     All(usize),
@@ -38,10 +39,11 @@ pub struct Experiment {
     pub budget: Budget,
     /// Updates between checkpoints (`[run] checkpoint_every`).
     pub checkpoint_every: usize,
-    /// [`AgentConfig`] keys set by `[algo]`, `[network]` and `[run]` (CleanRL names;
-    /// `total_timesteps` is in `budget`).
+    /// [`AgentConfig`](pdmrl_agents::AgentConfig) keys set by `[algo]`, `[network]` and
+    /// `[run]` (CleanRL names; `total_timesteps` is in `budget`).
     pub agent: toml::Table,
-    /// [`TrainerConfig`] keys set by `[trainer]` (without `kind`).
+    /// [`TrainerConfig`](pdmrl_agents::TrainerConfig) keys set by `[trainer]` (without
+    /// `kind`).
     pub trainer: toml::Table,
     /// `[sweep]`: dotted key (`algo.learning_rate`, `trainer.pdm.normalize`, ...) to a
     /// non-empty list of values.
