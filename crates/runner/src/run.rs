@@ -143,150 +143,18 @@ pub fn train_run(
     if is_complete(out) && !options.force {
         return Err(RunnerError::RunExists(out.to_path_buf()));
     }
-    let mut agent = build_agent(config, registry)?;
+    let agent = build_agent(config, registry)?;
     let config_text = toml::to_string(config)
         .map_err(|e| RunnerError::Input(format!("cannot serialise config: {e}")))?;
-    let (files, tracked, returns, wall_before) = if options.resume {
-        resume(config, &config_text, out, &mut agent)?
+    let mut session = if options.resume {
+        Session::resume(config, config_text, out, agent)?
     } else {
-        let files = start_fresh(&config_text, out, options.force)?;
-        (files, Tracked::new(), Vec::new(), 0.0)
-    };
-    let log = RunLog::open(out, !options.resume);
-    if options.resume {
-        log.line(&format!(
-            "resumed at update {} (step {})",
-            agent.iteration(),
-            agent.global_step()
-        ));
-    } else {
-        log.line(&format!(
-            "started: {} on {}, trainer {}, seed {}, {} steps",
-            config.agent.algo,
-            config.env_id,
-            config.trainer.kind,
-            config.seed,
-            config.planned_steps()
-        ));
-    }
-    let mut session = Session {
-        out,
-        config_text,
-        agent,
-        files,
-        log,
-        tracked,
-        returns,
-        wall_before,
-        start: Instant::now(),
+        Session::start(config, config_text, out, agent, options.force)?
     };
     if let Some(updates) = session.train(options, config.planned_steps().div_ceil(2))? {
         return Ok(RunOutcome::Stopped { updates });
     }
     session.finish(config)
-}
-
-/// Takes a run folder back at its checkpoint: checks that its config is `config`
-/// (`config_text` as TOML), restores `agent` from the checkpoint and the action log, and
-/// opens the files at the lengths the checkpoint recorded. Returns the files, what the
-/// summary tracks, the training returns so far, and the seconds spent before.
-fn resume(
-    config: &RunConfig,
-    config_text: &str,
-    out: &Path,
-    agent: &mut Agent,
-) -> Result<(RunFiles, Tracked, Vec<f64>, f64), RunnerError> {
-    let config_path = out.join("config.toml");
-    let saved = read_run_config(out)?;
-    if &saved != config {
-        return Err(RunnerError::Input(format!(
-            "`{}` differs from the config of this run; resume with the saved config (pdmrl train --resume {})",
-            config_path.display(),
-            out.display()
-        )));
-    }
-    let loaded = read_checkpoint(out)?;
-    if loaded.progress.config != config_text {
-        return Err(RunnerError::Input(format!(
-            "`{}` was edited after the checkpoint was written; a resumed run must keep its config (restore it, or start again with --force)",
-            config_path.display()
-        )));
-    }
-    let actions_path = out.join("actions.bin");
-    let bytes = std::fs::read(&actions_path)
-        .map_err(|e| RunnerError::io("cannot read", &actions_path, e))?;
-    let n = (loaded.progress.actions_bytes as usize).min(bytes.len());
-    let log: Vec<f32> = bytes[..n]
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    agent.restore(&loaded.checkpoint, &log).map_err(|e| {
-        RunnerError::Input(format!(
-            "cannot resume `{}` from its checkpoint and `{}`: {e}",
-            out.display(),
-            actions_path.display()
-        ))
-    })?;
-    // A run stopped between renaming its CSV files and writing its summary: take the
-    // files back under their in-progress names.
-    for name in ["metrics.csv", "updates.csv", "eval.csv"] {
-        let (done, tmp) = (out.join(name), in_progress_path(&out.join(name)));
-        if done.is_file() && !tmp.exists() {
-            std::fs::rename(&done, &tmp).map_err(|e| RunnerError::io("cannot rename", &done, e))?;
-        }
-    }
-    let progress = &loaded.progress;
-    let files = RunFiles::open(out, Some(progress))?;
-    let returns = read_returns(&files.paths[0], progress.metrics_bytes)?;
-    let tracked = Tracked {
-        layers: progress.final_layers.clone(),
-        eval_mean: progress.final_eval_return_mean,
-        entropy: progress.final_entropy,
-        mid: (progress.mid_layers.clone(), progress.mid_step),
-    };
-    Ok((files, tracked, returns, progress.wall_seconds))
-}
-
-/// Makes `out` the folder of a new run: refuses a folder that holds anything but the lock
-/// unless `force`, removes the files of an earlier run, writes `config.toml`
-/// (`config_text`) and opens fresh files.
-fn start_fresh(config_text: &str, out: &Path, force: bool) -> Result<RunFiles, RunnerError> {
-    // Never silently wipe a folder: one that holds anything but the lock needs --force.
-    let mut entries: Vec<String> = std::fs::read_dir(out)
-        .map_err(|e| RunnerError::io("cannot list", out, e))?
-        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-        .filter(|n| n != ".lock")
-        .collect();
-    entries.sort();
-    if !entries.is_empty() && !force {
-        let resumable = checkpoint_dir(out).is_some();
-        return Err(RunnerError::Input(format!(
-            "`{}` is not empty (it holds {}){}; pass --force to start a new run there (it removes the files of the old one)",
-            out.display(),
-            entries.join(", "),
-            if resumable {
-                "; it holds an interrupted run: continue it with --resume"
-            } else {
-                ""
-            }
-        )));
-    }
-    // The summary first: from here on the folder does not look complete. Then the
-    // files of an earlier run, so none is left beside this run's config.
-    for name in [
-        "summary.json",
-        "metrics.csv",
-        "updates.csv",
-        "eval.csv",
-        "actions.bin",
-    ] {
-        remove_file_if_exists(&out.join(name))?;
-    }
-    for d in [CHECKPOINT, CHECKPOINT_OLD, CHECKPOINT_NEW] {
-        remove_dir_if_exists(&out.join(d))?;
-    }
-    write_atomic(&out.join("config.toml"), config_text.as_bytes())?;
-    RunFiles::open(out, None)
 }
 
 /// What a run keeps track of for its summary between checkpoints.
@@ -327,7 +195,153 @@ struct Session<'a> {
     start: Instant,
 }
 
-impl Session<'_> {
+impl<'a> Session<'a> {
+    /// Takes the run folder `out` back at its checkpoint: checks that its config is
+    /// `config` (`config_text` as TOML), restores `agent` from the checkpoint and the
+    /// action log, opens the files at the lengths the checkpoint recorded, and appends to
+    /// `run.log`.
+    fn resume(
+        config: &RunConfig,
+        config_text: String,
+        out: &'a Path,
+        mut agent: Agent,
+    ) -> Result<Self, RunnerError> {
+        let config_path = out.join("config.toml");
+        let saved = read_run_config(out)?;
+        if &saved != config {
+            return Err(RunnerError::Input(format!(
+                "`{}` differs from the config of this run; resume with the saved config (pdmrl train --resume {})",
+                config_path.display(),
+                out.display()
+            )));
+        }
+        let loaded = read_checkpoint(out)?;
+        if loaded.progress.config != config_text {
+            return Err(RunnerError::Input(format!(
+                "`{}` was edited after the checkpoint was written; a resumed run must keep its config (restore it, or start again with --force)",
+                config_path.display()
+            )));
+        }
+        let actions_path = out.join("actions.bin");
+        let bytes = std::fs::read(&actions_path)
+            .map_err(|e| RunnerError::io("cannot read", &actions_path, e))?;
+        let n = (loaded.progress.actions_bytes as usize).min(bytes.len());
+        let actions: Vec<f32> = bytes[..n]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        agent.restore(&loaded.checkpoint, &actions).map_err(|e| {
+            RunnerError::Input(format!(
+                "cannot resume `{}` from its checkpoint and `{}`: {e}",
+                out.display(),
+                actions_path.display()
+            ))
+        })?;
+        // A run stopped between renaming its CSV files and writing its summary: take the
+        // files back under their in-progress names.
+        for name in ["metrics.csv", "updates.csv", "eval.csv"] {
+            let (done, tmp) = (out.join(name), in_progress_path(&out.join(name)));
+            if done.is_file() && !tmp.exists() {
+                std::fs::rename(&done, &tmp)
+                    .map_err(|e| RunnerError::io("cannot rename", &done, e))?;
+            }
+        }
+        let progress = &loaded.progress;
+        let files = RunFiles::open(out, Some(progress))?;
+        let returns = read_returns(&files.paths[0], progress.metrics_bytes)?;
+        let tracked = Tracked {
+            layers: progress.final_layers.clone(),
+            eval_mean: progress.final_eval_return_mean,
+            entropy: progress.final_entropy,
+            mid: (progress.mid_layers.clone(), progress.mid_step),
+        };
+        let log = RunLog::open(out, false);
+        log.line(&format!(
+            "resumed at update {} (step {})",
+            agent.iteration(),
+            agent.global_step()
+        ));
+        Ok(Session {
+            out,
+            config_text,
+            agent,
+            files,
+            log,
+            tracked,
+            returns,
+            wall_before: progress.wall_seconds,
+            start: Instant::now(),
+        })
+    }
+
+    /// Makes `out` the folder of a new run of `config`: refuses a folder that holds
+    /// anything but the lock unless `force`, removes the files of an earlier run, writes
+    /// `config.toml` (`config_text`), opens fresh files and starts `run.log`.
+    fn start(
+        config: &RunConfig,
+        config_text: String,
+        out: &'a Path,
+        agent: Agent,
+        force: bool,
+    ) -> Result<Self, RunnerError> {
+        // Never silently wipe a folder: one that holds anything but the lock needs --force.
+        let mut entries: Vec<String> = std::fs::read_dir(out)
+            .map_err(|e| RunnerError::io("cannot list", out, e))?
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .filter(|n| n != ".lock")
+            .collect();
+        entries.sort();
+        if !entries.is_empty() && !force {
+            let resumable = checkpoint_dir(out).is_some();
+            return Err(RunnerError::Input(format!(
+                "`{}` is not empty (it holds {}){}; pass --force to start a new run there (it removes the files of the old one)",
+                out.display(),
+                entries.join(", "),
+                if resumable {
+                    "; it holds an interrupted run: continue it with --resume"
+                } else {
+                    ""
+                }
+            )));
+        }
+        // The summary first: from here on the folder does not look complete. Then the
+        // files of an earlier run, so none is left beside this run's config.
+        for name in [
+            "summary.json",
+            "metrics.csv",
+            "updates.csv",
+            "eval.csv",
+            "actions.bin",
+        ] {
+            remove_file_if_exists(&out.join(name))?;
+        }
+        for d in [CHECKPOINT, CHECKPOINT_OLD, CHECKPOINT_NEW] {
+            remove_dir_if_exists(&out.join(d))?;
+        }
+        write_atomic(&out.join("config.toml"), config_text.as_bytes())?;
+        let files = RunFiles::open(out, None)?;
+        let log = RunLog::open(out, true);
+        log.line(&format!(
+            "started: {} on {}, trainer {}, seed {}, {} steps",
+            config.agent.algo,
+            config.env_id,
+            config.trainer.kind,
+            config.seed,
+            config.planned_steps()
+        ));
+        Ok(Session {
+            out,
+            config_text,
+            agent,
+            files,
+            log,
+            tracked: Tracked::new(),
+            returns: Vec::new(),
+            wall_before: 0.0,
+            start: Instant::now(),
+        })
+    }
+
     /// Trains update by update to the end, or until [`RunOptions::stop_after`] (then
     /// returns the updates done, checkpoint written); `half_steps` is the step of the
     /// mid-run diagnostics.
