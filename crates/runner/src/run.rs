@@ -12,7 +12,7 @@ use crate::run_dir::{
     remove_file_if_exists, write_checkpoint, write_eval, write_update,
 };
 use crate::summary::{FinalLayers, NormalizationStats, Summary};
-use pdmrl_agents::{Agent, Event};
+use pdmrl_agents::{Agent, AgentError, Event};
 use pdmrl_envs::{ClipAction, Env, Registry, Space, SyncVectorEnv};
 use std::io::Write;
 use std::path::Path;
@@ -177,13 +177,18 @@ impl Tracked {
     }
 }
 
-/// A run being trained in this process: its agent, its open files and log, and what its
-/// summary will need.
+/// A run being trained in this process: its agent and what it writes.
 struct Session<'a> {
+    agent: Agent,
+    writer: RunWriter<'a>,
+}
+
+/// What a run writes as it trains in this process (its open files and log) and what its
+/// summary will need.
+struct RunWriter<'a> {
     out: &'a Path,
     /// The run's `config.toml`, kept in every checkpoint.
     config_text: String,
-    agent: Agent,
     files: RunFiles,
     log: RunLog,
     tracked: Tracked,
@@ -193,6 +198,18 @@ struct Session<'a> {
     wall_before: f64,
     /// When this process started training.
     start: Instant,
+}
+
+/// What training in this process counts from event to event.
+struct Counters {
+    /// The environment step training started at in this process.
+    step0: usize,
+    /// The step of the last progress report.
+    last_step: usize,
+    /// Whether `updates.csv` still needs its header (a run at update 0).
+    updates_header: bool,
+    /// The step from which the mid-run diagnostics are taken.
+    half_steps: usize,
 }
 
 impl<'a> Session<'a> {
@@ -262,15 +279,17 @@ impl<'a> Session<'a> {
             agent.global_step()
         ));
         Ok(Session {
-            out,
-            config_text,
             agent,
-            files,
-            log,
-            tracked,
-            returns,
-            wall_before: progress.wall_seconds,
-            start: Instant::now(),
+            writer: RunWriter {
+                out,
+                config_text,
+                files,
+                log,
+                tracked,
+                returns,
+                wall_before: progress.wall_seconds,
+                start: Instant::now(),
+            },
         })
     }
 
@@ -330,15 +349,17 @@ impl<'a> Session<'a> {
             config.planned_steps()
         ));
         Ok(Session {
-            out,
-            config_text,
             agent,
-            files,
-            log,
-            tracked: Tracked::new(),
-            returns: Vec::new(),
-            wall_before: 0.0,
-            start: Instant::now(),
+            writer: RunWriter {
+                out,
+                config_text,
+                files,
+                log,
+                tracked: Tracked::new(),
+                returns: Vec::new(),
+                wall_before: 0.0,
+                start: Instant::now(),
+            },
         })
     }
 
@@ -350,141 +371,55 @@ impl<'a> Session<'a> {
         options: &RunOptions<'_>,
         half_steps: usize,
     ) -> Result<Option<usize>, RunnerError> {
-        let mut updates_header = self.agent.iteration() == 0;
         let step0 = self.agent.global_step();
-        let mut last_step = step0;
+        let mut counters = Counters {
+            step0,
+            last_step: step0,
+            updates_header: self.agent.iteration() == 0,
+            half_steps,
+        };
         (options.progress)(RunProgress::Start { at: step0 as u64 });
         while !self.agent.is_done() {
             if options
                 .stop_after
                 .is_some_and(|k| self.agent.iteration() >= k)
             {
-                self.checkpoint()?;
-                self.log.line(&format!(
+                self.writer.checkpoint(&mut self.agent)?;
+                self.writer.log.line(&format!(
                     "stopped after update {} (resumable)",
                     self.agent.iteration()
                 ));
                 return Ok(Some(self.agent.iteration()));
             }
-            let (files, tracked, returns, log) = (
-                &mut self.files,
-                &mut self.tracked,
-                &mut self.returns,
-                &self.log,
-            );
-            let start = self.start;
+            let writer = &mut self.writer;
             let mut write_error: Option<RunnerError> = None;
             let result = self.agent.iterate(&mut |event| {
-                let r = match event {
-                    Event::Episode(ep) => {
-                        returns.push(ep.episodic_return);
-                        files
-                            .metrics
-                            .write_record([
-                                ep.global_step.to_string(),
-                                ep.episodic_return.to_string(),
-                                ep.episodic_length.to_string(),
-                            ])
-                            .map_err(files.csv_err(0))
-                    }
-                    Event::Iteration(it) => {
-                        (options.progress)(RunProgress::Trained {
-                            steps: (it.global_step - last_step) as u64,
-                        });
-                        last_step = it.global_step;
-                        let secs = start.elapsed().as_secs_f64().max(1e-9);
-                        let sps = (it.global_step - step0) as f64 / secs;
-                        let r = write_update(&mut files.updates, it, sps, updates_header)
-                            .map_err(files.csv_err(1));
-                        updates_header = false;
-                        tracked.layers = FinalLayers {
-                            actor: it.actor_layers.iter().map(Into::into).collect(),
-                            critic: it.critic_layers.iter().map(Into::into).collect(),
-                        };
-                        tracked.entropy = it.entropy;
-                        if tracked.mid.1 == 0 && it.global_step >= half_steps {
-                            tracked.mid = (tracked.layers.clone(), it.global_step);
-                        }
-                        r
-                    }
-                    Event::Evaluation(ev) => {
-                        tracked.eval_mean = ev.mean();
-                        log.line(&format!(
-                            "evaluation at step {}: mean return {} over {} episodes",
-                            ev.global_step,
-                            ev.mean(),
-                            ev.returns.len()
-                        ));
-                        write_eval(&mut files.eval, ev).map_err(files.csv_err(2))
-                    }
-                };
-                if let Err(e) = r
+                if let Err(e) = writer.record(event, &mut counters, options.progress)
                     && write_error.is_none()
                 {
                     write_error = Some(e);
                 }
             });
             if let Err(error) = result {
-                // Keep what was written; the last good checkpoint stays in place.
-                let _ = self.files.flush();
-                self.log.line(&format!("failed: {error}"));
-                return Err(RunnerError::Training {
-                    error,
-                    metrics: self.files.paths[0].clone(),
-                    checkpoint: checkpoint_dir(self.out)
-                        .map_or("none yet".to_string(), |d| format!("`{}`", d.display())),
-                });
+                return Err(self.writer.fail(error));
             }
             if let Some(e) = write_error {
                 return Err(e);
             }
             let every = options.checkpoint_every;
             if self.agent.is_done() || (every > 0 && self.agent.iteration().is_multiple_of(every)) {
-                self.checkpoint()?;
+                self.writer.checkpoint(&mut self.agent)?;
             }
         }
         Ok(None)
     }
 
-    /// Writes the action log and flushes the files, then writes a checkpoint that records
-    /// their lengths and what the summary tracks.
-    fn checkpoint(&mut self) -> Result<(), RunnerError> {
-        for v in self.agent.take_action_log() {
-            self.files
-                .actions
-                .write_all(&v.to_le_bytes())
-                .map_err(|e| RunnerError::io("cannot write", self.files.paths[3].clone(), e))?;
-        }
-        let [metrics_bytes, updates_bytes, eval_bytes, actions_bytes] = self.files.flush()?;
-        let tracked = &self.tracked;
-        let progress = Progress {
-            metrics_bytes,
-            updates_bytes,
-            eval_bytes,
-            actions_bytes,
-            wall_seconds: self.wall_before + self.start.elapsed().as_secs_f64(),
-            config: self.config_text.clone(),
-            final_layers: tracked.layers.clone(),
-            final_eval_return_mean: tracked.eval_mean,
-            final_entropy: tracked.entropy,
-            mid_layers: tracked.mid.0.clone(),
-            mid_step: tracked.mid.1,
-        };
-        write_checkpoint(self.out, &self.agent.checkpoint(), &progress)?;
-        self.log.line(&format!(
-            "checkpoint after update {} (step {})",
-            self.agent.iteration(),
-            self.agent.global_step()
-        ));
-        Ok(())
-    }
-
     /// Completes the trained run: gives the CSV files their names and writes
     /// `summary.json`, atomically, last.
     fn finish(self, config: &RunConfig) -> Result<RunOutcome, RunnerError> {
-        let Session {
+        let Session { agent, writer } = self;
+        let RunWriter {
             out,
-            agent,
             mut files,
             log,
             tracked,
@@ -492,7 +427,7 @@ impl<'a> Session<'a> {
             wall_before,
             start,
             ..
-        } = self;
+        } = writer;
         let wall_seconds = wall_before + start.elapsed().as_secs_f64();
         files.flush()?;
         let paths = files.paths.clone();
@@ -534,5 +469,109 @@ impl<'a> Session<'a> {
             summary.final_return_mean, summary.final_eval_return_mean, summary.wall_seconds
         ));
         Ok(RunOutcome::Complete(Box::new(summary)))
+    }
+}
+
+impl RunWriter<'_> {
+    /// Writes what `event` reports: an episode to `metrics.csv`, an iteration to
+    /// `updates.csv` (and progress), an evaluation to `eval.csv` and `run.log`; keeps what
+    /// the summary needs. A write error is returned after the values are kept.
+    fn record(
+        &mut self,
+        event: &Event,
+        counters: &mut Counters,
+        progress: &(dyn Fn(RunProgress) + Sync),
+    ) -> Result<(), RunnerError> {
+        let files = &mut self.files;
+        match event {
+            Event::Episode(ep) => {
+                self.returns.push(ep.episodic_return);
+                files
+                    .metrics
+                    .write_record([
+                        ep.global_step.to_string(),
+                        ep.episodic_return.to_string(),
+                        ep.episodic_length.to_string(),
+                    ])
+                    .map_err(files.csv_err(0))
+            }
+            Event::Iteration(it) => {
+                progress(RunProgress::Trained {
+                    steps: (it.global_step - counters.last_step) as u64,
+                });
+                counters.last_step = it.global_step;
+                let secs = self.start.elapsed().as_secs_f64().max(1e-9);
+                let sps = (it.global_step - counters.step0) as f64 / secs;
+                let r = write_update(&mut files.updates, it, sps, counters.updates_header)
+                    .map_err(files.csv_err(1));
+                counters.updates_header = false;
+                let tracked = &mut self.tracked;
+                tracked.layers = FinalLayers {
+                    actor: it.actor_layers.iter().map(Into::into).collect(),
+                    critic: it.critic_layers.iter().map(Into::into).collect(),
+                };
+                tracked.entropy = it.entropy;
+                if tracked.mid.1 == 0 && it.global_step >= counters.half_steps {
+                    tracked.mid = (tracked.layers.clone(), it.global_step);
+                }
+                r
+            }
+            Event::Evaluation(ev) => {
+                self.tracked.eval_mean = ev.mean();
+                self.log.line(&format!(
+                    "evaluation at step {}: mean return {} over {} episodes",
+                    ev.global_step,
+                    ev.mean(),
+                    ev.returns.len()
+                ));
+                write_eval(&mut files.eval, ev).map_err(files.csv_err(2))
+            }
+        }
+    }
+
+    /// Writes `agent`'s action log and flushes the files, then writes a checkpoint that
+    /// records their lengths and what the summary tracks.
+    fn checkpoint(&mut self, agent: &mut Agent) -> Result<(), RunnerError> {
+        for v in agent.take_action_log() {
+            self.files
+                .actions
+                .write_all(&v.to_le_bytes())
+                .map_err(|e| RunnerError::io("cannot write", self.files.paths[3].clone(), e))?;
+        }
+        let [metrics_bytes, updates_bytes, eval_bytes, actions_bytes] = self.files.flush()?;
+        let tracked = &self.tracked;
+        let progress = Progress {
+            metrics_bytes,
+            updates_bytes,
+            eval_bytes,
+            actions_bytes,
+            wall_seconds: self.wall_before + self.start.elapsed().as_secs_f64(),
+            config: self.config_text.clone(),
+            final_layers: tracked.layers.clone(),
+            final_eval_return_mean: tracked.eval_mean,
+            final_entropy: tracked.entropy,
+            mid_layers: tracked.mid.0.clone(),
+            mid_step: tracked.mid.1,
+        };
+        write_checkpoint(self.out, &agent.checkpoint(), &progress)?;
+        self.log.line(&format!(
+            "checkpoint after update {} (step {})",
+            agent.iteration(),
+            agent.global_step()
+        ));
+        Ok(())
+    }
+
+    /// A training error, after keeping what was written (the last good checkpoint stays
+    /// in place) and logging it.
+    fn fail(&mut self, error: AgentError) -> RunnerError {
+        let _ = self.files.flush();
+        self.log.line(&format!("failed: {error}"));
+        RunnerError::Training {
+            error,
+            metrics: self.files.paths[0].clone(),
+            checkpoint: checkpoint_dir(self.out)
+                .map_or("none yet".to_string(), |d| format!("`{}`", d.display())),
+        }
     }
 }
