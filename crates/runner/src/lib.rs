@@ -23,5 +23,6 @@ pub mod run_dir;
 pub mod schema;
 pub mod stats;
 pub mod summary;
+pub mod temp_path;
 
 pub use error::RunnerError;

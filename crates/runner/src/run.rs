@@ -3,7 +3,7 @@
 //! checkpoint as it goes), and finishes it with `summary.json`. The folder's files are
 //! described in [`crate::run_dir`], the configuration in [`crate::resolve`].
 
-use crate::atomic::{in_progress_path, write_atomic};
+use crate::atomic::write_atomic;
 use crate::error::RunnerError;
 use crate::resolve::{RunConfig, read_run_config};
 use crate::run_dir::{
@@ -12,6 +12,7 @@ use crate::run_dir::{
     remove_file_if_exists, write_checkpoint, write_eval, write_update,
 };
 use crate::summary::{FinalLayers, NormalizationStats, Summary};
+use crate::temp_path::in_progress_path;
 use pdmrl_agents::{Agent, AgentError, Event};
 use pdmrl_envs::{ClipAction, Env, Registry, Space, SyncVectorEnv};
 use std::io::Write;

@@ -17,9 +17,10 @@
 //! config and seed give the same bytes whatever the machine load or thread count, and a
 //! run resumed from a checkpoint gives the bytes of an uninterrupted one.
 
-use crate::atomic::{in_progress_path, write_atomic};
+use crate::atomic::write_atomic;
 use crate::error::RunnerError;
 use crate::summary::{FinalLayers, nan, nan_as_null};
+use crate::temp_path::in_progress_path;
 use pdmrl_agents::{
     Checkpoint, CheckpointMeta, EvalRecord, IterationStats, checkpoint::decode_safetensors,
     checkpoint::encode_safetensors,
