@@ -25,7 +25,8 @@ use ndarray::{Array2, linalg::general_mat_mul};
 use pdmrl_agents::pdmrl_envs::Registry;
 use pdmrl_agents::{Algo, TrainerKind};
 use pdmrl_runner::atomic::write_atomic;
-use pdmrl_runner::run::{RunConfig, build_agent, resolve_agent, resolve_trainer};
+use pdmrl_runner::resolve::{CheckedRun, RunConfig, resolve_agent, resolve_trainer};
+use pdmrl_runner::run::build_agent;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -175,13 +176,13 @@ fn bench_config(
     trainer: TrainerKind,
     steps: usize,
     seed: u64,
-) -> Result<RunConfig> {
+) -> Result<CheckedRun> {
     let mut overrides: toml::Table = toml::toml! {
         total_timesteps = 0
         eval_every = 0
     };
     overrides.insert("total_timesteps".into(), (steps as i64).into());
-    if pdmrl_runner::run::is_continuous(registry, env_id)? {
+    if pdmrl_runner::resolve::is_continuous(registry, env_id)? {
         // CleanRL ppo_continuous_action.py (our Pendulum-v1 default is rl-zoo's).
         let cleanrl: toml::Table = toml::toml! {
             num_envs = 1
@@ -204,8 +205,7 @@ fn bench_config(
         trainer,
         agent,
     };
-    config.check(registry)?;
-    Ok(config)
+    Ok(config.check(registry)?)
 }
 
 /// Wall-clock seconds of one training run and of its updates, and the shapes it ran.
@@ -218,7 +218,7 @@ struct Timed {
     actor_out: usize,
 }
 
-fn train_once(registry: &Registry, config: &RunConfig) -> Result<Timed> {
+fn train_once(registry: &Registry, config: &CheckedRun) -> Result<Timed> {
     let mut agent = build_agent(config, registry)?;
     let start = Instant::now();
     agent.train(&mut |_| {})?;
@@ -491,8 +491,9 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         .expect("CartPole-v1 bp is measured");
     let c2 = RunConfig {
         seed: 2,
-        ..c1.clone()
-    };
+        ..c1.config().clone()
+    }
+    .check(&registry)?;
     let one = train_once(&registry, &c1)?.seconds;
     let start = Instant::now();
     std::thread::scope(|s| -> Result<()> {

@@ -17,11 +17,12 @@
 use anyhow::{Context, Result, bail};
 use pdmrl_agents::{LocalLrSchedule, LocalOptimizer, TrainerKind};
 use pdmrl_runner::aggregate::{Metric, evaluation_stats, format_or_dash, format_p, iqm_ci, of_env};
-use pdmrl_runner::experiment::{Experiment, PlannedRun, leaves, summaries};
+use pdmrl_runner::experiment::{Experiment, PlannedRun, summaries};
 use pdmrl_runner::reference::References;
 use pdmrl_runner::reproduce::short_label;
-use pdmrl_runner::run::{RunConfig, Summary};
+use pdmrl_runner::resolve::{RunConfig, leaves};
 use pdmrl_runner::stats;
+use pdmrl_runner::summary::Summary;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 

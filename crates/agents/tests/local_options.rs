@@ -225,7 +225,7 @@ fn mds_loss_variant_reaches_the_rule() {
 /// the option; `bp` and `frozen` build with any of them (they read none).
 #[test]
 fn options_are_checked_by_name() {
-    let bad = |c: TrainerConfig| c.check().err().expect("rejected").to_string();
+    let bad = |c: TrainerConfig| c.check().expect_err("rejected").to_string();
     for (config, name) in [
         (pdm(|c| c.local_momentum = 0.9), "local_momentum"),
         (pdm(|c| c.local_momentum = 1.0), "local_momentum"),

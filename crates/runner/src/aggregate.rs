@@ -4,8 +4,8 @@ use crate::error::RunnerError;
 use crate::experiment::PlannedRun;
 use crate::figures::Series;
 use crate::reference::EnvReference;
-use crate::run::Summary;
 use crate::stats;
+use crate::summary::Summary;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -110,7 +110,7 @@ pub fn summary_markdown(title: &str, summaries: &[(PlannedRun, Summary)]) -> Str
             };
             let n_layers = runs.iter().map(|s| layers(s).len()).min().unwrap_or(0);
             for l in 0..n_layers {
-                let avg = |f: &dyn Fn(&crate::run::LayerStatsRecord) -> f64| {
+                let avg = |f: &dyn Fn(&crate::summary::LayerStatsRecord) -> f64| {
                     runs.iter().map(|s| f(&layers(s)[l])).sum::<f64>() / runs.len() as f64
                 };
                 let _ = writeln!(
@@ -753,12 +753,14 @@ mod tests {
 
     /// A planned run and its summary, for tables built from hand-made files.
     fn fake_run(id: &str, trainer: &str, seed: u64, final_eval: f64) -> (PlannedRun, Summary) {
-        let config = crate::run::RunConfig {
+        let config = crate::resolve::RunConfig {
             env_id: "CartPole-v1".into(),
             seed,
             trainer: pdmrl_agents::TrainerConfig::new(trainer.parse().unwrap()),
             agent: pdmrl_agents::AgentConfig::default(),
-        };
+        }
+        .check(&pdmrl_envs::Registry::with_builtins())
+        .unwrap();
         let summary = Summary {
             env_id: "CartPole-v1".into(),
             algo: "ppo".into(),

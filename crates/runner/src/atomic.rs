@@ -1,40 +1,12 @@
-//! Atomic file writes: write to a temporary file of a unique name in the same folder,
-//! then rename, so an interrupted writer never leaves a file that looks complete and
-//! concurrent writers of one file (the shards of a reproduction redrawing its tables)
-//! never trip over each other's temporary files.
+//! Atomic file writes: write to a temporary file of a unique name in the same folder
+//! ([`unique_temp_path`]), then rename, so an interrupted writer never leaves a file that
+//! looks complete and concurrent writers of one file (the shards of a reproduction
+//! redrawing its tables) never trip over each other's temporary files.
 
 use crate::error::RunnerError;
+use crate::temp_path::unique_temp_path;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-/// The name a run's file has while the run writes it: `<path>.tmp` (`metrics.csv.tmp`,
-/// ...). Fixed, unlike the names of [`unique_temp_path`], because a resumed run reopens
-/// the file under it; only the process holding the run folder's lock writes it.
-pub fn in_progress_path(path: &Path) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(".tmp");
-    PathBuf::from(s)
-}
-
-/// A temporary name next to `path` that no other writer uses:
-/// `.<file name>.<pid>-<counter>.tmp<extension>` in the same folder (so the rename into
-/// place stays on one file system). The process id keeps processes apart (also processes
-/// on different machines, up to a clash of pids, sharing a network file system: their
-/// renames are atomic either way), the counter the threads of one process. `extension`
-/// (e.g. `".png"`, or `""`) is appended for writers that pick their format from the name.
-pub fn unique_temp_path(path: &Path, extension: &str) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = path
-        .file_name()
-        .map_or_else(|| "file".to_owned(), |n| n.to_string_lossy().into_owned());
-    let temp = format!(".{name}.{}-{n}.tmp{extension}", std::process::id());
-    match path.parent() {
-        Some(parent) => parent.join(temp),
-        None => PathBuf::from(temp),
-    }
-}
+use std::path::Path;
 
 /// Writes `bytes` to `path` atomically: a temporary file of a unique name
 /// ([`unique_temp_path`]), fsync, rename. Creates the parent folder if missing. Any

@@ -1,7 +1,9 @@
 //! `pdmrl eval`: the deterministic return of a run's saved policy.
 
 use crate::error::RunnerError;
-use crate::run::{RunConfig, build_agent, read_checkpoint, read_run_config};
+use crate::resolve::{RunConfig, read_run_config};
+use crate::run::build_agent;
+use crate::run_dir::read_checkpoint;
 use serde::Serialize;
 use std::path::Path;
 
@@ -70,8 +72,7 @@ pub fn evaluate_checkpoint(
         },
         ..saved
     };
-    config.check(registry)?;
-    let mut agent = build_agent(&config, registry)?;
+    let mut agent = build_agent(&config.check(registry)?, registry)?;
     agent.load_policy(&loaded.checkpoint)?;
     let record = agent
         .evaluate()?

@@ -201,10 +201,10 @@ pub fn learning_curves_png(
 }
 
 /// Writes `pixels` (RGB, `size`) as the PNG `path` atomically: a temporary file of a
-/// unique name next to it ([`crate::atomic::unique_temp_path`]), renamed into place.
+/// unique name next to it ([`crate::temp_path::unique_temp_path`]), renamed into place.
 fn write_png(path: &Path, pixels: &[u8], size: (u32, u32)) -> Result<(), FigureError> {
     // Plotters' bitmap backend picks the encoder from the extension: keep `.png`.
-    let tmp = crate::atomic::unique_temp_path(path, ".png");
+    let tmp = crate::temp_path::unique_temp_path(path, ".png");
     if let Err(message) = save_png(&tmp, pixels, size) {
         let _ = std::fs::remove_file(&tmp);
         return Err(FigureError::Io {
@@ -1234,7 +1234,7 @@ pub fn save_figure(stem: &Path, figure: &Figure) -> Result<Vec<PathBuf>, FigureE
         root.present()
             .map_err(|e| render_error(&svg)(e.to_string()))?;
     }
-    let tmp = crate::atomic::unique_temp_path(&svg, "");
+    let tmp = crate::temp_path::unique_temp_path(&svg, "");
     std::fs::write(&tmp, text.as_bytes()).map_err(|source| {
         let _ = std::fs::remove_file(&tmp);
         FigureError::Io {

@@ -555,7 +555,7 @@ pub fn short_label(label: &str) -> String {
 /// For a depth sweep: per trainer, the final return (IQM over seeds, 95% CI) against the
 /// number of hidden layers; `None` if no run has evaluations.
 fn depth_series(
-    runs: &[(PlannedRun, crate::run::Summary)],
+    runs: &[(PlannedRun, crate::summary::Summary)],
     dir: &Path,
 ) -> Result<Option<Vec<Series>>, RunnerError> {
     let mut by_trainer: Vec<(String, Vec<(usize, f64)>)> = Vec::new();

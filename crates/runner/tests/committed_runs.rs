@@ -3,7 +3,7 @@
 //! run's id (so `cargo xtask figures` and `reproduce` still find every committed run).
 
 use pdmrl_runner::experiment::run_id;
-use pdmrl_runner::run::RunConfig;
+use pdmrl_runner::resolve::RunConfig;
 use std::path::Path;
 
 #[test]

@@ -4,7 +4,8 @@ use pdmrl_agents::TrainerKind;
 use pdmrl_envs::Registry;
 use pdmrl_runner::experiment::Experiment;
 use pdmrl_runner::experiment::run_experiment;
-use pdmrl_runner::run::{RunConfig, RunOptions, train_run};
+use pdmrl_runner::resolve::RunConfig;
+use pdmrl_runner::run::{RunOptions, train_run};
 use std::path::Path;
 
 fn small(kind: TrainerKind, seed: u64) -> RunConfig {
@@ -191,7 +192,7 @@ pairs = { sampled = { k = 16 } }
     assert_eq!(t.pdm.target.name(), "observation");
     // The resolved config round-trips through config.toml.
     let text = toml::to_string(&runs[1].config).unwrap();
-    assert_eq!(toml::from_str::<RunConfig>(&text).unwrap(), runs[1].config);
+    assert_eq!(toml::from_str::<RunConfig>(&text).unwrap(), *runs[1].config);
 }
 
 /// `--shard I/N`: disjoint slices that together run every run once; each shard's table

@@ -5,7 +5,9 @@
 use pdmrl_agents::{AgentConfig, Algo, Pairs, PdmOptions, TrainerConfig, TrainerKind};
 use pdmrl_envs::{Action, Env, EnvError, EnvSpec, Info, Registry, Space, Step};
 use pdmrl_runner::RunnerError;
-use pdmrl_runner::run::{RunConfig, RunOptions, RunOutcome, read_checkpoint, train_run};
+use pdmrl_runner::resolve::RunConfig;
+use pdmrl_runner::run::{RunOptions, RunOutcome, train_run};
+use pdmrl_runner::run_dir::read_checkpoint;
 use std::io::Write;
 use std::path::Path;
 

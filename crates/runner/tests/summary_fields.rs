@@ -3,9 +3,12 @@
 
 use pdmrl_agents::{AgentConfig, Algo, TrainerConfig, TrainerKind};
 use pdmrl_envs::Registry;
-use pdmrl_runner::run::{RunConfig, RunOptions, read_checkpoint, read_summary, train_run};
+use pdmrl_runner::resolve::RunConfig;
+use pdmrl_runner::run::{RunOptions, train_run};
+use pdmrl_runner::run_dir::read_checkpoint;
+use pdmrl_runner::summary::{Summary, read_summary};
 
-fn train(config: &RunConfig) -> (tempfile::TempDir, pdmrl_runner::run::Summary) {
+fn train(config: &RunConfig) -> (tempfile::TempDir, Summary) {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("run");
     train_run(
