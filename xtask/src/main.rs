@@ -14,6 +14,8 @@
 //!   and memory, pdmrl against PyTorch (`results/bench/bench.{md,json}`; see `bench.rs`).
 //! * `cargo xtask memory`: peak memory of one `bp` and one `pdm` update against depth
 //!   (`results/memory/memory_vs_depth.csv`, `results/figures/memory_vs_depth.{png,svg}`).
+//! * `cargo xtask ci`: what `.ci/run` runs (format check, clippy with `-D warnings`, the
+//!   workspace's tests, the Slurm test), in order, stopping at the first failure.
 //!
 //! Complete runs with an unchanged config are skipped and interrupted ones resume from
 //! their checkpoint, so an interrupted reproduction continues where it stopped.
@@ -25,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 mod alloc;
 mod bench;
+mod ci;
 mod memory;
 mod study;
 
@@ -86,6 +89,10 @@ enum Command {
     /// concurrent runs vs one, and peak memory against depth; writes
     /// results/bench/bench.{md,json}.
     Bench(bench::Args),
+    /// What `.ci/run` runs: `cargo fmt --all -- --check`, `cargo clippy --workspace
+    /// --all-targets --locked -- -D warnings`, `cargo test --workspace --locked` and
+    /// `.ci/slurm_test.sh`, in order, stopping at the first that fails.
+    Ci,
 }
 
 fn workspace_root() -> PathBuf {
@@ -133,6 +140,7 @@ fn run() -> Result<()> {
         }
         Command::Memory => return memory::run(&root).map(drop),
         Command::Bench(args) => return bench::run(&root, &args),
+        Command::Ci => return ci::run(&root),
     };
     let results = results.unwrap_or_else(|| root.join("results"));
     let configs = select_configs(&root, &results, quick, &only)?;

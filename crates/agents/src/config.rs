@@ -31,8 +31,6 @@ use crate::trainer::{TrainerConfig, TrainerKind};
 use crate::valid::Check;
 use pdmrl_tensor::Activation;
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
 /// Upper bound of `num_envs` accepted by [`AgentConfig::check`].
 pub const MAX_NUM_ENVS: usize = 4096;
@@ -60,39 +58,9 @@ pub enum Algo {
     Reinforce,
 }
 
-impl Algo {
-    /// Every algorithm.
-    pub const ALL: [Algo; 3] = [Algo::Ppo, Algo::A2c, Algo::Reinforce];
-
-    /// The name used in configs and on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Algo::Ppo => "ppo",
-            Algo::A2c => "a2c",
-            Algo::Reinforce => "reinforce",
-        }
-    }
-}
-
-impl fmt::Display for Algo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.name())
-    }
-}
-
-impl FromStr for Algo {
-    type Err = AgentError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Algo::ALL
-            .into_iter()
-            .find(|a| a.name() == s)
-            .ok_or_else(|| AgentError::InvalidConfig {
-                name: "algo",
-                value: s.to_string(),
-                allowed: format!("one of: {}", Algo::ALL.map(Algo::name).join(", ")),
-            })
-    }
-}
+// `ALL` (every algorithm), `name`, `Display`, `FromStr`.
+pdmrl_tensor::name_enum!(Algo, "algo", AgentError;
+    Ppo => "ppo", A2c => "a2c", Reinforce => "reinforce");
 
 /// How REINFORCE cuts its batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

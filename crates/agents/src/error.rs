@@ -67,3 +67,39 @@ pub enum AgentError {
     #[error(transparent)]
     Tensor(#[from] TensorError),
 }
+
+impl From<pdmrl_tensor::UnknownName> for AgentError {
+    /// An unknown name of a config enum ([`pdmrl_tensor::name_enum!`]'s `FromStr`, e.g.
+    /// `algo`, `trainer`) as [`AgentError::InvalidConfig`].
+    fn from(e: pdmrl_tensor::UnknownName) -> Self {
+        AgentError::InvalidConfig {
+            name: e.what,
+            value: e.value,
+            allowed: e.allowed.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Algo, TrainerKind};
+
+    /// The names' parse errors read as they did before `name_enum!`, byte for byte.
+    #[test]
+    fn unknown_names_read_as_before() {
+        assert_eq!(
+            "sac".parse::<Algo>().unwrap_err().to_string(),
+            "invalid hyperparameter `algo` = sac: one of: ppo, a2c, reinforce"
+        );
+        assert_eq!(
+            "hebb".parse::<TrainerKind>().unwrap_err().to_string(),
+            "invalid hyperparameter `trainer` = hebb: one of: bp, pdm, pdm_guided, frozen"
+        );
+        assert_eq!(Algo::ALL.map(Algo::name), ["ppo", "a2c", "reinforce"]);
+        assert_eq!(format!("[{:<4}]", TrainerKind::Bp), "[bp  ]");
+        assert_eq!(
+            "pdm_guided".parse::<TrainerKind>().unwrap(),
+            TrainerKind::PdmGuided
+        );
+    }
+}

@@ -24,6 +24,8 @@ pub mod config;
 pub mod error;
 pub mod gae;
 pub mod loss;
+// A measurement harness, public only for `cargo xtask memory`/`bench` and tests/memory.rs.
+#[doc(hidden)]
 pub mod memory;
 pub mod mlp;
 pub mod normalizer;

@@ -23,8 +23,6 @@ use pdmrl_tensor::{
     Activation, AdamConfig, Dense, Optimiser, SgdConfig, clip_grad_norm, derive_seed,
 };
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
 /// Which trainer updates the networks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,14 +40,6 @@ pub enum TrainerKind {
 }
 
 impl TrainerKind {
-    /// Every trainer, in the order tables list them.
-    pub const ALL: [TrainerKind; 4] = [
-        TrainerKind::Bp,
-        TrainerKind::Pdm,
-        TrainerKind::PdmGuided,
-        TrainerKind::Frozen,
-    ];
-
     /// Whether hidden layers are trained by the local rule (`pdm`, `pdm_guided`).
     pub fn trains_locally(self) -> bool {
         matches!(self, TrainerKind::Pdm | TrainerKind::PdmGuided)
@@ -66,40 +56,11 @@ impl TrainerKind {
             TrainerKind::PdmGuided => true,
         }
     }
-
-    /// The name used in configs and on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            TrainerKind::Bp => "bp",
-            TrainerKind::Pdm => "pdm",
-            TrainerKind::PdmGuided => "pdm_guided",
-            TrainerKind::Frozen => "frozen",
-        }
-    }
 }
 
-impl fmt::Display for TrainerKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.name())
-    }
-}
-
-impl FromStr for TrainerKind {
-    type Err = AgentError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        TrainerKind::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| AgentError::InvalidConfig {
-                name: "trainer",
-                value: s.to_string(),
-                allowed: format!(
-                    "one of: {}",
-                    TrainerKind::ALL.map(TrainerKind::name).join(", ")
-                ),
-            })
-    }
-}
+// `name`, `Display`, `FromStr`; `ALL` lists every trainer in the order tables list them.
+pdmrl_tensor::name_enum!(TrainerKind, "trainer", AgentError;
+    Bp => "bp", Pdm => "pdm", PdmGuided => "pdm_guided", Frozen => "frozen");
 
 /// Which per-sample signal guides a network's local rule under `pdm_guided`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

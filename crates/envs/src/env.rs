@@ -203,3 +203,177 @@ impl<E: Env + ?Sized> Env for Box<E> {
         (**self).reset_into(seed, observation)
     }
 }
+
+/// An env that wraps one inner env and changes part of its behaviour: Gymnasium's
+/// `gymnasium.Wrapper` base class (`gymnasium/core.py`), whose `env` attribute is
+/// [`Wrapper::inner`].
+///
+/// A wrapper implements [`Env`] itself (so wrappers compose: `A<B<E>>` is `A` around `B`
+/// around `E`), writing only the methods it changes and forwarding the others to the
+/// inner env with [`forward_to_inner!`](crate::forward_to_inner), as a subclass of
+/// Gymnasium's `Wrapper` overrides only some methods and inherits the forwarding of the
+/// rest:
+///
+/// ```
+/// use pdmrl_envs::{Action, Env, EnvError, Step, Wrapper, forward_to_inner};
+///
+/// /// Doubles every reward.
+/// struct DoubleReward<E: Env>(E);
+///
+/// impl<E: Env> Wrapper for DoubleReward<E> {
+///     type Inner = E;
+///     fn inner(&self) -> &E { &self.0 }
+///     fn inner_mut(&mut self) -> &mut E { &mut self.0 }
+///     fn into_inner(self) -> E { self.0 }
+/// }
+///
+/// impl<E: Env> Env for DoubleReward<E> {
+///     forward_to_inner!(id, observation_space, action_space, reset, state, set_state);
+///     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
+///         let mut step = self.0.step(action)?;
+///         step.reward *= 2.0;
+///         Ok(step)
+///     }
+/// }
+///
+/// let mut env = DoubleReward(pdmrl_envs::CartPole::new());
+/// env.reset(Some(0));
+/// assert_eq!(env.step(&Action::Discrete(0))?.reward, 2.0);
+/// assert_eq!(env.inner().id(), "CartPole-v1");
+/// # Ok::<(), EnvError>(())
+/// ```
+///
+/// The built-in wrappers ([`crate::TimeLimit`], [`crate::ClipAction`],
+/// [`crate::EpisodeStatistics`], [`crate::NormalizeObservation`],
+/// [`crate::NormalizeReward`]) implement it; bring the trait into scope
+/// (`use pdmrl_envs::Wrapper`) to call its methods.
+pub trait Wrapper {
+    /// The type of the wrapped env.
+    type Inner: Env;
+    /// The wrapped env (Gymnasium's `wrapper.env`).
+    fn inner(&self) -> &Self::Inner;
+    /// The wrapped env, mutably. Stepping or resetting it directly bypasses this wrapper
+    /// (its step count, episode statistics or running statistics).
+    fn inner_mut(&mut self) -> &mut Self::Inner;
+    /// Unwraps the env, dropping this wrapper's own state.
+    fn into_inner(self) -> Self::Inner
+    where
+        Self: Sized;
+}
+
+/// Implements [`Env`] methods of a [`Wrapper`] by forwarding them unchanged to
+/// [`Wrapper::inner`] / [`Wrapper::inner_mut`]: the default behaviour of Gymnasium's
+/// `gymnasium.Wrapper`, for the methods a wrapper does not change.
+///
+/// Used inside an `impl Env for W` block, with the names of the [`Env`] methods to forward
+/// (any of `id`, `observation_space`, `action_space`, `reset`, `step`, `state`,
+/// `set_state`, `step_into`, `reset_into`); the block writes the others itself. See
+/// [`Wrapper`] for an example.
+///
+/// Forward `step_into` (`reset_into`) only together with `step` (`reset`): a wrapper that
+/// changes `step` but forwards `step_into` would step the inner env past itself. Left out,
+/// they keep [`Env`]'s defaults, which call the wrapper's own `step`/`reset`.
+#[macro_export]
+macro_rules! forward_to_inner {
+    (@ id) => {
+        /// The inner env's id.
+        fn id(&self) -> &str {
+            $crate::Env::id($crate::Wrapper::inner(self))
+        }
+    };
+    (@ observation_space) => {
+        /// The inner env's observation space.
+        fn observation_space(&self) -> $crate::Space {
+            $crate::Env::observation_space($crate::Wrapper::inner(self))
+        }
+    };
+    (@ action_space) => {
+        /// The inner env's action space.
+        fn action_space(&self) -> $crate::Space {
+            $crate::Env::action_space($crate::Wrapper::inner(self))
+        }
+    };
+    (@ reset) => {
+        /// Resets the inner env (same seeding semantics).
+        fn reset(
+            &mut self,
+            seed: ::std::option::Option<u64>,
+        ) -> ($crate::ndarray::Array1<f32>, $crate::Info) {
+            $crate::Env::reset($crate::Wrapper::inner_mut(self), seed)
+        }
+    };
+    (@ step) => {
+        /// Steps the inner env.
+        fn step(
+            &mut self,
+            action: &$crate::Action,
+        ) -> ::std::result::Result<$crate::Step, $crate::EnvError> {
+            $crate::Env::step($crate::Wrapper::inner_mut(self), action)
+        }
+    };
+    (@ state) => {
+        /// The inner env's state.
+        fn state(&self) -> ::std::result::Result<::std::vec::Vec<f64>, $crate::EnvError> {
+            $crate::Env::state($crate::Wrapper::inner(self))
+        }
+    };
+    (@ set_state) => {
+        /// Sets the inner env's state (starting an episode from it).
+        fn set_state(
+            &mut self,
+            state: &[f64],
+        ) -> ::std::result::Result<$crate::ndarray::Array1<f32>, $crate::EnvError> {
+            $crate::Env::set_state($crate::Wrapper::inner_mut(self), state)
+        }
+    };
+    (@ step_into) => {
+        /// Steps the inner env, writing the observation into `observation`.
+        fn step_into(
+            &mut self,
+            action: &$crate::Action,
+            observation: &mut [f32],
+        ) -> ::std::result::Result<$crate::Transition, $crate::EnvError> {
+            $crate::Env::step_into($crate::Wrapper::inner_mut(self), action, observation)
+        }
+    };
+    (@ reset_into) => {
+        /// Resets the inner env, writing the first observation into `observation`.
+        fn reset_into(
+            &mut self,
+            seed: ::std::option::Option<u64>,
+            observation: &mut [f32],
+        ) -> ::std::result::Result<$crate::Info, $crate::EnvError> {
+            $crate::Env::reset_into($crate::Wrapper::inner_mut(self), seed, observation)
+        }
+    };
+    (@ $other:ident) => {
+        ::std::compile_error!(::std::concat!(
+            "forward_to_inner!: `",
+            ::std::stringify!($other),
+            "` is not a method of pdmrl_envs::Env"
+        ));
+    };
+    ($($method:ident),+ $(,)?) => {
+        $($crate::forward_to_inner!(@ $method);)+
+    };
+}
+
+/// Implements [`Wrapper`] for the built-in wrappers, `W<E: Env>` holding the inner env in
+/// the field `$field`.
+macro_rules! impl_wrapper {
+    ($wrapper:ident, $field:ident) => {
+        impl<E: $crate::Env> $crate::Wrapper for $wrapper<E> {
+            type Inner = E;
+            fn inner(&self) -> &E {
+                &self.$field
+            }
+            fn inner_mut(&mut self) -> &mut E {
+                &mut self.$field
+            }
+            fn into_inner(self) -> E {
+                self.$field
+            }
+        }
+    };
+}
+pub(crate) use impl_wrapper;

@@ -7,7 +7,8 @@
 //! * [`Space`] (`Discrete`, `Box`) and [`Action`];
 //! * [`Registry`]: make an env from its Gymnasium id (`"CartPole-v1"`), register your own;
 //! * wrappers: [`TimeLimit`], and in [`wrappers`]: [`ClipAction`], [`EpisodeStatistics`],
-//!   [`NormalizeObservation`], [`NormalizeReward`];
+//!   [`NormalizeObservation`], [`NormalizeReward`]; write your own with [`Wrapper`] and
+//!   [`forward_to_inner!`] (Gymnasium's `Wrapper` base class);
 //! * [`check_env`]: checks an [`Env`] implementation against the contract;
 //! * [`SyncVectorEnv`]: N copies stepped together with same-step auto-reset;
 //! * classic control, matched step for step against Gymnasium 1.4.0: [`CartPole`]
@@ -43,7 +44,7 @@ pub use acrobot::Acrobot;
 pub use cartpole::CartPole;
 pub use checker::{CheckError, CheckReport, check_env};
 pub use continuous_mountain_car::ContinuousMountainCar;
-pub use env::{Env, EnvRng, Info, Step, Transition};
+pub use env::{Env, EnvRng, Info, Step, Transition, Wrapper};
 pub use error::EnvError;
 pub use mountain_car::MountainCar;
 pub use pendulum::Pendulum;

@@ -1,8 +1,8 @@
 //! The time-limit wrapper: Gymnasium's `TimeLimit` (`gymnasium/wrappers/common.py`).
 
-use crate::env::{Env, Info, Step};
+use crate::env::{Env, Info, Step, impl_wrapper};
 use crate::error::EnvError;
-use crate::space::{Action, Space};
+use crate::space::Action;
 use ndarray::Array1;
 
 /// Truncates episodes after `max_episode_steps` steps (Gymnasium 1.4.0's
@@ -20,7 +20,9 @@ use ndarray::Array1;
 /// reset/set_state, is [`EnvError::StepAfterDone`] (Gymnasium's `TimeLimit` keeps counting
 /// and returning `truncated = True`). After a termination the inner env reports the error.
 ///
-/// Everything else (`id`, spaces, `state`) passes through to the inner env.
+/// Everything else (`id`, spaces, `state`) passes through to the inner env. [`Wrapper`]
+/// gives the inner env (stepping it directly through [`Wrapper::inner_mut`] bypasses the
+/// step count).
 #[derive(Debug, Clone)]
 pub struct TimeLimit<E: Env> {
     /// The wrapped env.
@@ -64,22 +66,9 @@ impl<E: Env> TimeLimit<E> {
     pub fn elapsed_steps(&self) -> Option<usize> {
         self.elapsed_steps
     }
-
-    /// The wrapped env.
-    pub fn inner(&self) -> &E {
-        &self.env
-    }
-
-    /// The wrapped env, mutably. Stepping or resetting it directly bypasses the step count.
-    pub fn inner_mut(&mut self) -> &mut E {
-        &mut self.env
-    }
-
-    /// Unwraps the env.
-    pub fn into_inner(self) -> E {
-        self.env
-    }
 }
+
+impl_wrapper!(TimeLimit, env);
 
 impl<E: Env> TimeLimit<E> {
     /// [`EnvError::StepAfterDone`] before the first reset or after a truncation.
@@ -104,20 +93,7 @@ impl<E: Env> TimeLimit<E> {
 }
 
 impl<E: Env> Env for TimeLimit<E> {
-    /// The inner env's id.
-    fn id(&self) -> &str {
-        self.env.id()
-    }
-
-    /// The inner env's observation space.
-    fn observation_space(&self) -> Space {
-        self.env.observation_space()
-    }
-
-    /// The inner env's action space.
-    fn action_space(&self) -> Space {
-        self.env.action_space()
-    }
+    crate::forward_to_inner!(id, observation_space, action_space, state);
 
     /// Resets the inner env (same seeding semantics) and the step count.
     fn reset(&mut self, seed: Option<u64>) -> (Array1<f32>, Info) {
@@ -158,11 +134,6 @@ impl<E: Env> Env for TimeLimit<E> {
         info
     }
 
-    /// The inner env's state.
-    fn state(&self) -> Result<Vec<f64>, EnvError> {
-        self.env.state()
-    }
-
     /// Sets the inner env's state (starting an episode from it) and, on success, resets the
     /// step count.
     fn set_state(&mut self, state: &[f64]) -> Result<Array1<f32>, EnvError> {
@@ -176,6 +147,8 @@ impl<E: Env> Env for TimeLimit<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Wrapper;
+    use crate::space::Space;
 
     /// A counter env: observation `[t]`, terminates when `t` reaches `terminate_at`.
     #[derive(Debug)]

@@ -2,6 +2,7 @@
 //! the corresponding flaw.
 
 use ndarray::Array1;
+use pdmrl_envs::Wrapper;
 use pdmrl_envs::checker::{Check, check_env, check_env_with_steps};
 use pdmrl_envs::wrappers::{EpisodeStatistics, NormalizeObservation, NormalizeReward};
 use pdmrl_envs::{Action, Env, EnvError, EnvRng, Info, Registry, Space, Step};

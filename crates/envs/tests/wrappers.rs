@@ -9,6 +9,7 @@
 //! parallel-variance update computes incrementally.
 
 use ndarray::Array1;
+use pdmrl_envs::Wrapper;
 use pdmrl_envs::wrappers::{
     EpisodeRecord, EpisodeStatistics, NormalizeObservation, NormalizeObservationConfig,
     NormalizeReward, NormalizeRewardConfig, RunningMeanStd,

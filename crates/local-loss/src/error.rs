@@ -27,3 +27,15 @@ pub enum LocalLossError {
         guidance: usize,
     },
 }
+
+impl From<pdmrl_tensor::UnknownName> for LocalLossError {
+    /// An option's unknown name ([`pdmrl_tensor::name_enum!`]'s `FromStr`) as
+    /// [`LocalLossError::InvalidOption`].
+    fn from(e: pdmrl_tensor::UnknownName) -> Self {
+        LocalLossError::InvalidOption {
+            name: e.what,
+            value: e.value,
+            allowed: e.allowed,
+        }
+    }
+}

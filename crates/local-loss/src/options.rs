@@ -1,9 +1,9 @@
 //! Options of the PDM rule (docs/method.md, "The local loss of one hidden layer").
 
 use crate::error::LocalLossError;
+use pdmrl_tensor::name_enum;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::str::FromStr;
 
 /// How pairwise distances are normalised before they are compared.
 ///
@@ -130,39 +130,10 @@ pub enum MdsLoss {
 /// (see [`MdsLoss::Sammon`]).
 pub const SAMMON_FLOOR: f64 = 1e-3;
 
-macro_rules! name_enum {
-    ($ty:ident, $what:literal, $($variant:ident => $name:literal),+) => {
-        impl $ty {
-            /// The name used in configs.
-            pub fn name(self) -> &'static str {
-                match self { $($ty::$variant => $name),+ }
-            }
-        }
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.name())
-            }
-        }
-        impl FromStr for $ty {
-            type Err = LocalLossError;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s {
-                    $($name => Ok($ty::$variant),)+
-                    other => Err(LocalLossError::InvalidOption {
-                        name: $what,
-                        value: other.to_string(),
-                        allowed: concat!("one of: ", $($name, " "),+),
-                    }),
-                }
-            }
-        }
-    };
-}
-
-name_enum!(Normalize, "normalize", Mean => "mean", Max => "max", None => "none");
-name_enum!(Metric, "metric", Euclidean => "euclidean", SquaredEuclidean => "squared_euclidean");
-name_enum!(Target, "target", LayerInput => "layer_input", Observation => "observation");
-name_enum!(MdsLoss, "loss", SquaredError => "squared_error", Sammon => "sammon", Kruskal => "kruskal", Strain => "strain");
+name_enum!(Normalize, "normalize", LocalLossError; Mean => "mean", Max => "max", None => "none");
+name_enum!(Metric, "metric", LocalLossError; Euclidean => "euclidean", SquaredEuclidean => "squared_euclidean");
+name_enum!(Target, "target", LocalLossError; LayerInput => "layer_input", Observation => "observation");
+name_enum!(MdsLoss, "loss", LocalLossError; SquaredError => "squared_error", Sammon => "sammon", Kruskal => "kruskal", Strain => "strain");
 
 impl fmt::Display for Pairs {
     /// `all` or `sampled(k = 32)`.

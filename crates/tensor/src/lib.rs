@@ -12,7 +12,8 @@
 //!   [`linear_anneal`]: CleanRL's learning-rate annealing;
 //! * [`pairwise_sq_distances`], [`pairwise_distances`]: distances between the rows of a
 //!   `[batch, features]` matrix through the Gram-matrix identity;
-//! * [`Rng`], [`rng_from_seed`], [`derive_seed`]: the one seeded RNG type of the project.
+//! * [`Rng`], [`rng_from_seed`], [`derive_seed`]: the one seeded RNG type of the project;
+//! * [`name_enum!`]: an enum's names in configs (`ALL`, `name`, `Display`, `FromStr`).
 //!
 //! Kernels are generic over the float type `A` ([`ndarray::NdFloat`]): networks use `f32`,
 //! gradient checks use `f64`.
@@ -25,6 +26,7 @@ pub mod distance;
 pub mod error;
 pub mod gradcheck;
 pub mod init;
+pub mod names;
 pub mod rng;
 pub mod schedule;
 pub mod sgd;
@@ -38,6 +40,7 @@ pub use dense::{Dense, DenseGrads};
 pub use distance::{pairwise_distances, pairwise_sq_distances};
 pub use error::TensorError;
 pub use init::orthogonal;
+pub use names::UnknownName;
 pub use rng::{Rng, RngState, derive_seed, rng_from_seed};
 pub use schedule::{Schedule, linear_anneal};
 pub use sgd::{Optimiser, Sgd, SgdConfig};

@@ -1,7 +1,7 @@
 //! Gymnasium 1.4.0's `ClipAction` (`gymnasium/wrappers/transform_action.py`): continuous
 //! actions are clipped to the inner action space before they reach the env.
 
-use crate::env::{Env, Info, Step};
+use crate::env::{Env, Step, impl_wrapper};
 use crate::error::EnvError;
 use crate::space::{Action, Space};
 use ndarray::Array1;
@@ -26,16 +26,6 @@ impl<E: Env> ClipAction<E> {
         ClipAction { env }
     }
 
-    /// The wrapped env.
-    pub fn inner(&self) -> &E {
-        &self.env
-    }
-
-    /// Unwraps.
-    pub fn into_inner(self) -> E {
-        self.env
-    }
-
     /// `action` clipped to the inner action space's bounds.
     pub fn clip(&self, action: &Action) -> Action {
         match (action, self.env.action_space()) {
@@ -54,13 +44,11 @@ impl<E: Env> ClipAction<E> {
     }
 }
 
+impl_wrapper!(ClipAction, env);
+
 impl<E: Env> Env for ClipAction<E> {
-    fn id(&self) -> &str {
-        self.env.id()
-    }
-    fn observation_space(&self) -> Space {
-        self.env.observation_space()
-    }
+    crate::forward_to_inner!(id, observation_space, reset, state, set_state);
+    /// `Box(-inf, inf)` of the inner shape; a `Discrete` inner space unchanged.
     fn action_space(&self) -> Space {
         match self.env.action_space() {
             Space::Box { shape, low, .. } => Space::Box {
@@ -71,18 +59,10 @@ impl<E: Env> Env for ClipAction<E> {
             other => other,
         }
     }
-    fn reset(&mut self, seed: Option<u64>) -> (Array1<f32>, Info) {
-        self.env.reset(seed)
-    }
+    /// Steps the inner env with the action clipped ([`ClipAction::clip`]).
     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
         let clipped = self.clip(action);
         self.env.step(&clipped)
-    }
-    fn state(&self) -> Result<Vec<f64>, EnvError> {
-        self.env.state()
-    }
-    fn set_state(&mut self, state: &[f64]) -> Result<Array1<f32>, EnvError> {
-        self.env.set_state(state)
     }
 }
 

@@ -1,9 +1,9 @@
 //! Episode return and length: Gymnasium 1.4.0's `RecordEpisodeStatistics`
 //! (`gymnasium/wrappers/common.py`).
 
-use crate::env::{Env, Info, Step};
+use crate::env::{Env, Info, Step, impl_wrapper};
 use crate::error::EnvError;
-use crate::space::{Action, Space};
+use crate::space::Action;
 use ndarray::Array1;
 
 /// The return and length of one finished episode.
@@ -96,21 +96,6 @@ impl<E: Env> EpisodeStatistics<E> {
         self.episode_count
     }
 
-    /// The wrapped env.
-    pub fn inner(&self) -> &E {
-        &self.env
-    }
-
-    /// The wrapped env, mutably. Stepping or resetting it directly bypasses the counts.
-    pub fn inner_mut(&mut self) -> &mut E {
-        &mut self.env
-    }
-
-    /// Unwraps the env.
-    pub fn into_inner(self) -> E {
-        self.env
-    }
-
     /// Clears the running counts (a new episode starts).
     fn start_episode(&mut self) {
         self.episode_return = 0.0;
@@ -118,21 +103,10 @@ impl<E: Env> EpisodeStatistics<E> {
     }
 }
 
+impl_wrapper!(EpisodeStatistics, env);
+
 impl<E: Env> Env for EpisodeStatistics<E> {
-    /// The inner env's id.
-    fn id(&self) -> &str {
-        self.env.id()
-    }
-
-    /// The inner env's observation space.
-    fn observation_space(&self) -> Space {
-        self.env.observation_space()
-    }
-
-    /// The inner env's action space.
-    fn action_space(&self) -> Space {
-        self.env.action_space()
-    }
+    crate::forward_to_inner!(id, observation_space, action_space, state);
 
     /// Resets the inner env (same seeding) and the episode's return and length.
     fn reset(&mut self, seed: Option<u64>) -> (Array1<f32>, Info) {
@@ -171,11 +145,6 @@ impl<E: Env> Env for EpisodeStatistics<E> {
             self.episode_count += 1;
         }
         Ok(step)
-    }
-
-    /// The inner env's state.
-    fn state(&self) -> Result<Vec<f64>, EnvError> {
-        self.env.state()
     }
 
     /// Sets the inner env's state (starting an episode from it) and, on success, resets the

@@ -3,6 +3,9 @@
 //!
 //! Each wrapper is a generic struct `W<E: Env>` that implements [`crate::Env`] itself, so
 //! wrappers compose, and `W<Box<dyn Env>>` wraps an env made by the [`crate::Registry`].
+//! Each implements [`Wrapper`] (the inner env: `inner`, `inner_mut`, `into_inner`) and
+//! forwards the `Env` methods it does not change with [`crate::forward_to_inner!`], as
+//! Gymnasium's `Wrapper` base class does.
 //!
 //! # Order
 //!
@@ -41,6 +44,7 @@ pub mod episode_statistics;
 pub mod normalize;
 pub mod running_mean_std;
 
+pub use crate::env::Wrapper;
 pub use clip_action::ClipAction;
 pub use episode_statistics::{EpisodeRecord, EpisodeStatistics};
 pub use normalize::{

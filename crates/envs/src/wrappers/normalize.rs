@@ -3,7 +3,7 @@
 //! (`gymnasium/wrappers/stateful_reward.py`), with CleanRL's clipping built in.
 
 use super::running_mean_std::RunningMeanStd;
-use crate::env::{Env, Info, Step};
+use crate::env::{Env, Info, Step, impl_wrapper};
 use crate::error::EnvError;
 use crate::space::{Action, Space};
 use ndarray::Array1;
@@ -292,28 +292,12 @@ impl<E: Env> NormalizeObservation<E> {
         }
         self.normalize(observation)
     }
-
-    /// The wrapped env.
-    pub fn inner(&self) -> &E {
-        &self.env
-    }
-
-    /// The wrapped env, mutably. Stepping or resetting it directly bypasses the statistics.
-    pub fn inner_mut(&mut self) -> &mut E {
-        &mut self.env
-    }
-
-    /// Unwraps the env.
-    pub fn into_inner(self) -> E {
-        self.env
-    }
 }
 
+impl_wrapper!(NormalizeObservation, env);
+
 impl<E: Env> Env for NormalizeObservation<E> {
-    /// The inner env's id.
-    fn id(&self) -> &str {
-        self.env.id()
-    }
+    crate::forward_to_inner!(id, action_space, state);
 
     /// `Box(-clip, clip)`, or `Box(-inf, inf)` without clipping, with the inner
     /// observation space's shape (`[1]` for `Discrete`).
@@ -329,11 +313,6 @@ impl<E: Env> Env for NormalizeObservation<E> {
             high: Array1::from_elem(n, bound),
             shape,
         }
-    }
-
-    /// The inner env's action space.
-    fn action_space(&self) -> Space {
-        self.env.action_space()
     }
 
     /// Resets the inner env (same seeding), updates the statistics with the first
@@ -394,11 +373,6 @@ impl<E: Env> Env for NormalizeObservation<E> {
         let normalized = self.observe(slice);
         step.observation = normalized;
         Ok(step)
-    }
-
-    /// The inner env's state (raw, not normalised).
-    fn state(&self) -> Result<Vec<f64>, EnvError> {
-        self.env.state()
     }
 
     /// Sets the inner env's state; its observation is treated as a reset's (updates the
@@ -558,38 +532,12 @@ impl<E: Env> NormalizeReward<E> {
             self.clip,
         )
     }
-
-    /// The wrapped env.
-    pub fn inner(&self) -> &E {
-        &self.env
-    }
-
-    /// The wrapped env, mutably. Stepping it directly bypasses the statistics.
-    pub fn inner_mut(&mut self) -> &mut E {
-        &mut self.env
-    }
-
-    /// Unwraps the env.
-    pub fn into_inner(self) -> E {
-        self.env
-    }
 }
 
+impl_wrapper!(NormalizeReward, env);
+
 impl<E: Env> Env for NormalizeReward<E> {
-    /// The inner env's id.
-    fn id(&self) -> &str {
-        self.env.id()
-    }
-
-    /// The inner env's observation space.
-    fn observation_space(&self) -> Space {
-        self.env.observation_space()
-    }
-
-    /// The inner env's action space.
-    fn action_space(&self) -> Space {
-        self.env.action_space()
-    }
+    crate::forward_to_inner!(id, observation_space, action_space, state);
 
     /// Resets the inner env (same seeding). `R` is kept (Gymnasium).
     fn reset(&mut self, seed: Option<u64>) -> (Array1<f32>, Info) {
@@ -634,11 +582,6 @@ impl<E: Env> Env for NormalizeReward<E> {
         }
         step.reward = self.normalize(reward);
         Ok(step)
-    }
-
-    /// The inner env's state.
-    fn state(&self) -> Result<Vec<f64>, EnvError> {
-        self.env.state()
     }
 
     /// Sets the inner env's state (as a reset: `R` is kept).
