@@ -30,6 +30,7 @@ pub mod memory;
 pub mod mlp;
 pub mod normalizer;
 pub mod policy;
+pub mod spec;
 pub mod trainer;
 pub mod valid;
 
@@ -44,15 +45,16 @@ pub use agent::{
     guidance_signal,
 };
 pub use checkpoint::{Checkpoint, CheckpointMeta, NamedTensor, TensorData};
-pub use config::{AgentConfig, Algo, BatchMode, check_trainer_fits};
+pub use config::{AgentConfig, Algo, BatchMode};
 pub use error::AgentError;
 pub use gae::gae;
 pub use loss::{AlgoLoss, LossBatch, LossCoefs, PolicyObjective, algo_loss, normalize_advantages};
 pub use mlp::{Mlp, MlpWorkspace};
 pub use policy::{Actions, ActionsView, PolicyKind};
+pub use spec::{AgentSpec, check_trainer_fits};
 pub use trainer::{
     ActorCritic, FeatureScale, Features, GuidanceConfig, GuidanceSignal, HeadGrads, HeadLoss,
     HeadOutputs, LayerStats, LocalLrSchedule, LocalOptimizer, LocalState, LocalSteps,
     NonFiniteParameter, TrainerConfig, TrainerKind, UpdateReport,
 };
-pub use valid::{AgentSpec, Check, Valid};
+pub use valid::{Check, Valid};

@@ -7,7 +7,7 @@
 use std::ops::Deref;
 
 /// A config that can be checked ([`crate::AgentConfig`], [`crate::TrainerConfig`],
-/// [`AgentSpec`]; the runner's run config).
+/// [`crate::AgentSpec`]; the runner's run config).
 pub trait Check: Sized {
     /// What a failed check returns.
     type Error;
@@ -38,6 +38,11 @@ impl<T> Valid<T> {
     pub fn into_inner(self) -> T {
         self.0
     }
+
+    /// Wraps a part of a value this crate checked as a whole ([`crate::AgentSpec`]).
+    pub(crate) fn from_checked_part(value: T) -> Self {
+        Valid(value)
+    }
 }
 
 impl<T> Deref for Valid<T> {
@@ -50,36 +55,5 @@ impl<T> Deref for Valid<T> {
 impl<T> AsRef<T> for Valid<T> {
     fn as_ref(&self) -> &T {
         &self.0
-    }
-}
-
-use crate::config::{AgentConfig, check_trainer_fits};
-use crate::error::AgentError;
-use crate::trainer::TrainerConfig;
-
-/// What an [`crate::Agent`] is built from: the algorithm's hyperparameters and the
-/// trainer's options, checked together (each alone, then [`check_trainer_fits`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct AgentSpec {
-    /// The algorithm's hyperparameters.
-    pub config: AgentConfig,
-    /// The trainer's options.
-    pub trainer: TrainerConfig,
-}
-
-impl Check for AgentSpec {
-    type Error = AgentError;
-    fn check_ref(&self) -> Result<(), AgentError> {
-        self.config.check_ref()?;
-        self.trainer.check_ref()?;
-        check_trainer_fits(&self.config, &self.trainer)
-    }
-}
-
-impl Valid<AgentSpec> {
-    /// The checked parts.
-    pub fn split(self) -> (Valid<AgentConfig>, Valid<TrainerConfig>) {
-        let AgentSpec { config, trainer } = self.0;
-        (Valid(config), Valid(trainer))
     }
 }

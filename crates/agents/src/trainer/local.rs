@@ -3,7 +3,7 @@
 //! that steps each hidden layer on its local loss as soon as its output exists.
 
 use super::config::*;
-use super::stats::*;
+use super::stats::{LayerStats, frobenius, saturated_fraction};
 use crate::error::AgentError;
 use crate::mlp::{Mlp, layer_grads, layer_params, param_sizes};
 use ndarray::{Array2, ArrayView1, ArrayView2};
@@ -259,4 +259,24 @@ pub(super) fn ema_into(slow: &mut Dense<f32>, fast: &Dense<f32>, decay: f64) {
     ndarray::Zip::from(&mut slow.bias)
         .and(&fast.bias)
         .for_each(|s, &v| *s = d * *s + f * v);
+}
+
+/// Per-layer statistics of a network on `obs` without changing it.
+pub(super) fn measure(
+    net: &Mlp,
+    obs: ArrayView2<f32>,
+    rule: &mut dyn LocalRule<f32>,
+    guidance: Option<ArrayView1<f32>>,
+) -> Result<Vec<LayerStats>, AgentError> {
+    let mut net = net.clone();
+    Ok(local_forward(
+        &mut net,
+        obs,
+        rule,
+        guidance,
+        None,
+        Features::PreUpdate,
+        true,
+    )?
+    .1)
 }

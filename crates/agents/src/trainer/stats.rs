@@ -1,11 +1,7 @@
 //! Per-layer diagnostics of an update: [`LayerStats`] and how they are measured.
 
-use super::config::*;
-use super::local::*;
-use crate::error::AgentError;
 use crate::mlp::Mlp;
-use ndarray::{Array2, ArrayView1, ArrayView2};
-use pdmrl_local_loss::LocalRule;
+use ndarray::{Array2, ArrayView2};
 use pdmrl_tensor::Activation;
 use serde::Serialize;
 
@@ -35,26 +31,6 @@ pub struct UpdateReport {
     pub actor_layers: Vec<LayerStats>,
     /// Per hidden layer of the critic; empty when not measured.
     pub critic_layers: Vec<LayerStats>,
-}
-
-/// Per-layer statistics of a network on `obs` without changing it.
-pub(super) fn measure(
-    net: &Mlp,
-    obs: ArrayView2<f32>,
-    rule: &mut dyn LocalRule<f32>,
-    guidance: Option<ArrayView1<f32>>,
-) -> Result<Vec<LayerStats>, AgentError> {
-    let mut net = net.clone();
-    Ok(local_forward(
-        &mut net,
-        obs,
-        rule,
-        guidance,
-        None,
-        Features::PreUpdate,
-        true,
-    )?
-    .1)
 }
 
 pub(super) fn set_weight_norms(stats: &mut [LayerStats], net: &Mlp) {
