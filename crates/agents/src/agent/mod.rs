@@ -4,14 +4,14 @@
 //!
 //! | step | file |
 //! |---|---|
-//! | progress, learning rates, when the run ends, minibatch bounds | [`batch`] (the batch plan: steps or whole episodes) |
-//! | rollout, GAE, flattening | `rollout.rs` (GAE itself: [`crate::gae`]) |
+//! | progress, learning rates, when the run ends, minibatch bounds | `batch.rs` (the batch plan: steps or whole episodes) |
+//! | rollout, GAE, flattening | `rollout.rs` (GAE itself: [`mod@crate::gae`]) |
 //! | epochs of minibatch updates, non-finite checks | `update.rs` (losses: [`crate::loss`]; the trainer: [`crate::trainer`]) |
 //! | what PPO, A2C and REINFORCE do differently | `algorithm.rs` |
 //! | feature drift, per-layer statistics, explained variance | `diagnostics.rs` |
 //! | deterministic evaluation | `evaluate.rs` |
 //! | checkpoint, load, bit-exact restore | `resume.rs` |
-//! | records and events | [`events`] |
+//! | records and events | `events.rs` |
 //!
 //! Differences from CleanRL, each deliberate:
 //! * truncated episodes bootstrap from `V(final observation)` (`bootstrap_truncated`,
@@ -23,7 +23,7 @@
 //! * the hidden layers may be trained by a local rule (see [`crate::trainer`]).
 
 mod algorithm;
-pub(crate) mod batch;
+mod batch;
 mod diagnostics;
 mod evaluate;
 pub mod events;
