@@ -20,8 +20,8 @@ use ndarray::Array1;
 /// reset/set_state, is [`EnvError::StepAfterDone`] (Gymnasium's `TimeLimit` keeps counting
 /// and returning `truncated = True`). After a termination the inner env reports the error.
 ///
-/// Everything else (`id`, spaces, `state`) passes through to the inner env. [`Wrapper`]
-/// gives the inner env (stepping it directly through [`Wrapper::inner_mut`] bypasses the
+/// Everything else (`id`, spaces, `state`) passes through to the inner env. [`Wrapper`](crate::Wrapper)
+/// gives the inner env (stepping it directly through [`Wrapper::inner_mut`](crate::Wrapper::inner_mut) bypasses the
 /// step count).
 #[derive(Debug, Clone)]
 pub struct TimeLimit<E: Env> {

@@ -45,9 +45,9 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
-    /// Run experiment files into RESULTS/<name>/ (resumably: complete runs are skipped,
+    /// Run experiment files into RESULTS/NAME/ (resumably: complete runs are skipped,
     /// interrupted ones resume from their checkpoint), then write each one's tables and
-    /// figures (RESULTS/<name>/summary.md, RESULTS/figures/) from every complete run found.
+    /// figures (RESULTS/NAME/summary.md, RESULTS/figures/) from every complete run found.
     /// `cargo xtask reproduce` does this for the project's configs/. Progress goes to
     /// stderr: a bar in a terminal, else a line per run start and end and every
     /// PDMRL_PROGRESS_EVERY seconds (default 30; 0: none between).

@@ -253,7 +253,7 @@ fn curve_rows(groups: &[(String, String, String)]) -> Vec<CurveRow> {
 /// * `results/figures/<name>_curves.{png,svg}`: per env, the training-episode return
 ///   (left) and the greedy-evaluation return (right) against environment steps, IQM over
 ///   seeds with a 95% bootstrap band; small multiples (one row per PDM group, with its
-///   `bp` and `frozen` groups) when an env has more than [`MAX_GROUPS_PER_PANEL`] groups;
+///   `bp` and `frozen` groups) when an env has more than `MAX_GROUPS_PER_PANEL` groups;
 /// * `<name>_final.{png,svg}`: per env, the final return under each metric (IQM over
 ///   seeds, 95% bootstrap CI, every seed as a dot); `<name>_stability.{png,svg}`: mean drop
 ///   between consecutive evaluations and std of the late evaluation returns (IQM over
