@@ -326,40 +326,12 @@ pub fn pdm_loss<A: NdFloat>(
     };
 
     // dL/dn per pair is in `r`. Then through the normaliser to dL/dd (stored in `r`).
+    let g = r.as_slice_mut().expect("owned, standard layout");
     if degenerate {
-        r.fill(A::zero());
+        g.fill(A::zero());
     } else {
-        match normalize {
-            Normalize::None => {}
-            Normalize::Mean => {
-                // n = d / c, c = (1/P) sum_pairs d:
-                // dL/dd_kl = (dL/dn_kl - (1/P) sum_pairs dL/dn * n) / c.
-                let sum_pairs: A = Zip::from(&r)
-                    .and(&d_out)
-                    .fold(A::zero(), |acc, &gn, &d| acc + gn * d)
-                    * inv_c
-                    / (A::one() + A::one());
-                let shift = sum_pairs / pairs;
-                r.mapv_inplace(|gn| (gn - shift) * inv_c);
-            }
-            Normalize::Max => {
-                // n = d / c, c = max_pairs d: dL/dd_kl = dL/dn_kl / c, and the pairs
-                // attaining the max also get -(sum_pairs dL/dn * n) / c, shared equally.
-                let sum_pairs: A = Zip::from(&r)
-                    .and(&d_out)
-                    .fold(A::zero(), |acc, &gn, &d| acc + gn * d)
-                    * inv_c
-                    / (A::one() + A::one());
-                let ties = d_out.iter().filter(|&&d| d == c_out).count() / 2;
-                let share = sum_pairs * inv_c / cast::<A>(ties.max(1) as f64);
-                Zip::from(&mut r).and(&d_out).for_each(|gd, &d| {
-                    *gd *= inv_c;
-                    if d == c_out {
-                        *gd -= share;
-                    }
-                });
-            }
-        }
+        let d = d_out.as_slice().expect("owned, standard layout");
+        normaliser_backward(g, d, normalize, c_out, inv_c, pairs, 2);
     }
     r.diag_mut().fill(A::zero());
 
@@ -391,6 +363,52 @@ pub fn pdm_loss<A: NdFloat>(
         grad_output: grad,
         mean_output_distance,
     })
+}
+
+/// Backward through the normaliser `n = d / c` of both kernels: turns `dL/dn` (in `g`,
+/// one value per entry) into `dL/dd`, where `d` holds the entries' distances, each pair
+/// appearing `mult` times among the entries (2: both triangles of a `[B, B]` matrix with
+/// a zero diagonal; 1: a list of pairs), `pairs` pairs in all, `c` the scale (`mean` or
+/// `max` of the pair distances) and `inv_c = 1 / c`.
+///
+/// `mean`, `c = (1/P) sum_pairs d`: `dL/dd_p = (dL/dn_p - (1/P) sum_pairs dL/dn * n) / c`.
+/// `max`, `c = max_pairs d`: `dL/dd_p = dL/dn_p / c`, and the pairs attaining the max also
+/// get `-(sum_pairs dL/dn * n) / c`, shared equally.
+fn normaliser_backward<A: NdFloat>(
+    g: &mut [A],
+    d: &[A],
+    normalize: Normalize,
+    c: A,
+    inv_c: A,
+    pairs: A,
+    mult: usize,
+) {
+    if normalize == Normalize::None {
+        return;
+    }
+    let sum_pairs = g
+        .iter()
+        .zip(d)
+        .fold(A::zero(), |acc, (&gn, &dd)| acc + gn * dd)
+        * inv_c
+        / cast::<A>(mult as f64);
+    match normalize {
+        Normalize::None => {}
+        Normalize::Mean => {
+            let shift = sum_pairs / pairs;
+            g.iter_mut().for_each(|gn| *gn = (*gn - shift) * inv_c);
+        }
+        Normalize::Max => {
+            let ties = d.iter().filter(|&&v| v == c).count() / mult;
+            let share = sum_pairs * inv_c / cast::<A>(ties.max(1) as f64);
+            g.iter_mut().zip(d).for_each(|(gd, &v)| {
+                *gd *= inv_c;
+                if v == c {
+                    *gd -= share;
+                }
+            });
+        }
+    }
 }
 
 /// Sammon's stress or Kruskal's stress-1 ([`MdsLoss`]) of normalised output distances `n`
@@ -689,31 +707,7 @@ pub fn pdm_loss_sampled<A: NdFloat>(
     if degenerate {
         q.fill(A::zero());
     } else {
-        // sum_S dL/dn * n, the normaliser's share.
-        let sum_gn_n = q
-            .iter()
-            .zip(&dist)
-            .fold(A::zero(), |acc, (&gn, &d)| acc + gn * d * inv_c);
-        match normalize {
-            Normalize::None => {}
-            Normalize::Mean => {
-                // c = (1/M) sum_S d: dL/dd_p = (dL/dn_p - (1/M) sum_S dL/dn * n) / c.
-                let shift = sum_gn_n / m;
-                q.iter_mut().for_each(|gn| *gn = (*gn - shift) * inv_c);
-            }
-            Normalize::Max => {
-                // c = max_S d: dL/dd_p = dL/dn_p / c, and the pairs attaining the max also
-                // get -(sum_S dL/dn * n) / c, shared equally.
-                let ties = dist.iter().filter(|&&d| d == c_out).count();
-                let share = sum_gn_n * inv_c / cast::<A>(ties.max(1) as f64);
-                q.iter_mut().zip(&dist).for_each(|(gd, &d)| {
-                    *gd *= inv_c;
-                    if d == c_out {
-                        *gd -= share;
-                    }
-                });
-            }
-        }
+        normaliser_backward(&mut q, &dist, normalize, c_out, inv_c, m, 1);
     }
 
     // dL/ds_p: euclidean d = sqrt(s + eps) -> dd/ds = 1 / (2 d).
