@@ -52,7 +52,7 @@ pub use mlp::{Mlp, MlpWorkspace};
 pub use policy::{Actions, ActionsView, PolicyKind};
 pub use trainer::{
     ActorCritic, FeatureScale, Features, GuidanceConfig, GuidanceSignal, HeadGrads, HeadLoss,
-    HeadOutputs, LayerStats, LocalLrSchedule, LocalOptimizer, LocalState, LocalSteps,
-    NonFiniteParameter, TrainerConfig, TrainerKind, UpdateReport,
+    HeadOutputs, LayerStats, LocalLrSchedule, LocalOptimizer, LocalOptions, LocalState, LocalSteps,
+    NonFiniteParameter, TrainerConfig, TrainerKind, TrainerOptions, UnreadOption, UpdateReport,
 };
 pub use valid::{AgentSpec, Check, Valid};
