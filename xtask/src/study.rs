@@ -406,13 +406,13 @@ fn ranking(
 fn trainer_options(trainer: &pdmrl_agents::TrainerConfig) -> String {
     let options = |t: pdmrl_agents::TrainerConfig| {
         let mut out = Vec::new();
-        if let Ok(toml::Value::Table(t)) = toml::Value::try_from(t.effective()) {
+        if let Ok(toml::Value::Table(t)) = toml::Value::try_from(t) {
             leaves(&t, "", &mut out);
         }
         out
     };
-    let defaults = options(pdmrl_agents::TrainerConfig::new(trainer.kind));
-    let mut label = trainer.kind.to_string();
+    let defaults = options(pdmrl_agents::TrainerConfig::new(trainer.kind()));
+    let mut label = trainer.kind().to_string();
     for (k, v) in options(*trainer) {
         if k != "kind" && !defaults.contains(&(k.clone(), v.clone())) {
             let _ = write!(label, " {k}={}", v.to_string().replace('"', ""));
@@ -428,8 +428,8 @@ fn hidden_lr(config: &RunConfig, iteration: usize) -> f64 {
     let a = &config.agent;
     let n = a.num_iterations().max(1) as f64;
     let progress = (iteration.max(1) - 1) as f64 / n;
-    let t = &config.trainer;
-    match t.kind {
+    let t = config.trainer.local();
+    match config.trainer.kind() {
         TrainerKind::Bp if a.anneal_lr => a.learning_rate * (1.0 - progress),
         TrainerKind::Bp => a.learning_rate,
         TrainerKind::Frozen => 0.0,
@@ -524,8 +524,8 @@ fn table(
                 .collect();
             let drift = mean_of(mids.iter().map(|m| m.0).collect());
             let adam = members.iter().all(|(r, _)| {
-                r.config.trainer.kind == TrainerKind::Bp
-                    || r.config.trainer.local_optimizer == LocalOptimizer::Adam
+                r.config.trainer.kind() == TrainerKind::Bp
+                    || r.config.trainer.local().local_optimizer == LocalOptimizer::Adam
             });
             let per_lr = if adam {
                 mean_of(
@@ -608,16 +608,19 @@ mod tests {
     /// not read are left out.
     #[test]
     fn configurations_are_named_by_their_options() {
-        use pdmrl_agents::{TrainerConfig, TrainerKind};
-        let mut t = TrainerConfig::new(TrainerKind::Pdm);
-        assert_eq!(trainer_options(&t), "pdm");
+        use pdmrl_agents::{TrainerKind, TrainerOptions};
+        let mut t = TrainerOptions::new(TrainerKind::Pdm);
+        assert_eq!(trainer_options(&t.config()), "pdm");
         t.local_optimizer = LocalOptimizer::Sgd;
         t.local_lr = 0.01;
         t.guidance.weight = 0.6; // pdm does not read it
-        assert_eq!(trainer_options(&t), "pdm local_lr=0.01 local_optimizer=sgd");
+        assert_eq!(
+            trainer_options(&t.config()),
+            "pdm local_lr=0.01 local_optimizer=sgd"
+        );
         t.kind = TrainerKind::PdmGuided;
         assert_eq!(
-            trainer_options(&t),
+            trainer_options(&t.config()),
             "pdm_guided guidance.weight=0.6 local_lr=0.01 local_optimizer=sgd"
         );
         assert_eq!(

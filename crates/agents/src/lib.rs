@@ -54,7 +54,7 @@ pub use policy::{Actions, ActionsView, PolicyKind};
 pub use spec::{AgentSpec, check_trainer_fits};
 pub use trainer::{
     ActorCritic, FeatureScale, Features, GuidanceConfig, GuidanceSignal, HeadGrads, HeadLoss,
-    HeadOutputs, LayerStats, LocalLrSchedule, LocalOptimizer, LocalState, LocalSteps,
-    NonFiniteParameter, TrainerConfig, TrainerKind, UpdateReport,
+    HeadOutputs, LayerStats, LocalLrSchedule, LocalOptimizer, LocalOptions, LocalState, LocalSteps,
+    NonFiniteParameter, TrainerConfig, TrainerKind, TrainerOptions, UnreadOption, UpdateReport,
 };
 pub use valid::{Check, Valid};

@@ -43,17 +43,20 @@ impl Valid<AgentSpec> {
 /// # Errors
 /// [`AgentError::InvalidConfig`] naming the key.
 pub fn check_trainer_fits(config: &AgentConfig, trainer: &TrainerConfig) -> Result<(), AgentError> {
-    let local = trainer.kind != TrainerKind::Bp;
+    let local = trainer.kind() != TrainerKind::Bp;
     if local && config.hidden_sizes.is_empty() {
         return Err(AgentError::InvalidConfig {
             name: "hidden_sizes",
             value: "[]".into(),
-            allowed: format!("trainer `{}` needs at least one hidden layer", trainer.kind),
+            allowed: format!(
+                "trainer `{}` needs at least one hidden layer",
+                trainer.kind()
+            ),
         });
     }
     // The PDM loss is measured under every trainer (the diagnostics of `bp` and `frozen`
     // too), so its pairs must fit the minibatches whatever the trainer.
-    if let pdmrl_local_loss::Pairs::Sampled { k } = trainer.pdm.pairs
+    if let pdmrl_local_loss::Pairs::Sampled { k } = trainer.local().pdm.pairs
         && !config.hidden_sizes.is_empty()
     {
         if config.episode_batches() {
@@ -84,7 +87,7 @@ pub fn check_trainer_fits(config: &AgentConfig, trainer: &TrainerConfig) -> Resu
             value: config.num_minibatches.to_string(),
             allowed: format!(
                 "trainer `{}` needs minibatches of at least 2 rows: num_envs * num_steps / num_minibatches = {}",
-                trainer.kind,
+                trainer.kind(),
                 config.minibatch_size()
             ),
         });

@@ -1,7 +1,7 @@
 //! Bad hyperparameters and bad environments give typed errors, never panics.
 
 use ndarray::Array1;
-use pdmrl_agents::{Agent, AgentConfig, AgentError, TrainerConfig, TrainerKind};
+use pdmrl_agents::{Agent, AgentConfig, AgentError, TrainerConfig, TrainerKind, TrainerOptions};
 use pdmrl_envs::{Action, Env, EnvError, Info, Registry, Space, Step, SyncVectorEnv};
 
 fn cartpole(n: usize) -> SyncVectorEnv {
@@ -100,10 +100,11 @@ fn hyperparameters_are_checked_by_name() {
         let err = config_error(config, kind);
         assert!(err.contains(key), "expected an error naming `{key}`: {err}");
     }
-    let bad_trainer = TrainerConfig {
+    let bad_trainer = TrainerOptions {
         local_adam_eps: -1.0,
-        ..TrainerConfig::new(TrainerKind::Pdm)
-    };
+        ..TrainerOptions::new(TrainerKind::Pdm)
+    }
+    .config();
     let err = Agent::new(AgentConfig::default(), bad_trainer, cartpole(4), 0)
         .err()
         .unwrap()
@@ -262,8 +263,9 @@ fn one_row_minibatches_train_instead_of_failing() {
         assert!(agent.global_step() >= total.min(64));
     }
     // Sampled pairs need fixed-size minibatches: refused with episode batches.
-    let mut trainer = TrainerConfig::new(TrainerKind::Pdm);
+    let mut trainer = TrainerOptions::new(TrainerKind::Pdm);
     trainer.pdm.pairs = pdmrl_agents::Pairs::Sampled { k: 8 };
+    let trainer = trainer.config();
     let err = Agent::new(
         AgentConfig::defaults(Algo::Reinforce, "CartPole-v1", false),
         trainer,

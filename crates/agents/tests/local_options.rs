@@ -4,8 +4,8 @@
 
 use ndarray::{Array1, Array2, Zip};
 use pdmrl_agents::{
-    ActorCritic, Agent, AgentConfig, Check, Event, HeadGrads, LocalOptimizer, LocalSteps, MdsLoss,
-    Mlp, PdmOptions, TrainerConfig, TrainerKind,
+    ActorCritic, Agent, AgentConfig, Check, Event, HeadGrads, LocalOptimizer, LocalOptions,
+    LocalSteps, MdsLoss, Mlp, PdmOptions, TrainerConfig,
 };
 use pdmrl_envs::{Registry, SyncVectorEnv};
 use pdmrl_local_loss::{LocalRule, Pdm};
@@ -51,10 +51,10 @@ fn update(model: &mut ActorCritic, seed: u64) {
         .unwrap();
 }
 
-fn pdm(config: impl FnOnce(&mut TrainerConfig)) -> TrainerConfig {
-    let mut c = TrainerConfig::new(TrainerKind::Pdm);
+fn pdm(config: impl FnOnce(&mut LocalOptions)) -> TrainerConfig {
+    let mut c = LocalOptions::default();
     config(&mut c);
-    c
+    TrainerConfig::Pdm(c)
 }
 
 /// The first hidden layer after one plain gradient step of the PDM loss on `obs(seed)`,

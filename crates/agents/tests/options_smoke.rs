@@ -3,7 +3,7 @@
 
 use pdmrl_agents::{
     Agent, AgentConfig, Event, Features, GuidanceSignal, IterationStats, Metric, Normalize,
-    PdmOptions, TrainerConfig, TrainerKind,
+    PdmOptions, TrainerConfig, TrainerKind, TrainerOptions,
 };
 use pdmrl_envs::{Registry, SyncVectorEnv};
 use pdmrl_local_loss::{Pairs, Target};
@@ -50,10 +50,11 @@ fn run(trainer: TrainerConfig) -> Vec<IterationStats> {
 }
 
 fn pdm(kind: TrainerKind, pdm: PdmOptions) -> TrainerConfig {
-    TrainerConfig {
+    TrainerOptions {
         pdm,
-        ..TrainerConfig::new(kind)
+        ..TrainerOptions::new(kind)
     }
+    .config()
 }
 
 #[test]
@@ -91,10 +92,11 @@ fn target_features_and_pairs_options_train_and_differ() {
                 ..PdmOptions::default()
             },
         ),
-        TrainerConfig {
+        TrainerOptions {
             features: Features::PostUpdate,
-            ..TrainerConfig::new(TrainerKind::Pdm)
-        },
+            ..TrainerOptions::new(TrainerKind::Pdm)
+        }
+        .config(),
     ];
     for v in variants {
         let s = run(v);
@@ -112,18 +114,18 @@ fn guided_signals_train_and_differ() {
         (GuidanceSignal::Advantage, GuidanceSignal::Return),
         (GuidanceSignal::Return, GuidanceSignal::Advantage),
     ] {
-        let mut t = TrainerConfig::new(TrainerKind::PdmGuided);
+        let mut t = TrainerOptions::new(TrainerKind::PdmGuided);
         t.guidance.actor_signal = actor_signal;
         t.guidance.critic_signal = critic_signal;
-        let s = run(t);
+        let s = run(t.config());
         assert!(!seen.contains(&last(&s)), "{actor_signal:?} had no effect");
         seen.push(last(&s));
     }
     // pdm_guided with no signal on either network is pdm, exactly.
-    let mut none = TrainerConfig::new(TrainerKind::PdmGuided);
+    let mut none = TrainerOptions::new(TrainerKind::PdmGuided);
     none.guidance.actor_signal = GuidanceSignal::None;
     none.guidance.critic_signal = GuidanceSignal::None;
-    let s = run(none);
+    let s = run(none.config());
     assert_eq!(last(&s), last(&plain));
 }
 
@@ -137,11 +139,11 @@ fn options_are_validated_by_name() {
             .expect("rejected")
             .to_string()
     };
-    let mut t = TrainerConfig::new(TrainerKind::PdmGuided);
+    let mut t = TrainerOptions::new(TrainerKind::PdmGuided);
     t.guidance.weight = 1.5;
-    assert!(bad(t).contains("guidance.weight"));
+    assert!(bad(t.config()).contains("guidance.weight"));
     t.guidance.weight = 0.0;
-    assert!(bad(t).contains("guidance.weight"));
+    assert!(bad(t.config()).contains("guidance.weight"));
     let t = pdm(
         TrainerKind::Pdm,
         PdmOptions {

@@ -2,7 +2,7 @@
 
 use ndarray::{Array1, Array2};
 use pdmrl_agents::{
-    ActorCritic, Check, HeadGrads, LocalLrSchedule, Mlp, TrainerConfig, TrainerKind,
+    ActorCritic, Check, HeadGrads, LocalLrSchedule, Mlp, TrainerConfig, TrainerKind, TrainerOptions,
 };
 use pdmrl_tensor::gradcheck::{finite_difference, relative_error};
 use pdmrl_tensor::{Activation, rng_from_seed};
@@ -112,10 +112,11 @@ fn frozen_keeps_hidden_layers_and_bp_trains_them() {
 /// stay as they are from half on, while the heads go on learning.
 #[test]
 fn local_until_freezes_the_hidden_layers_from_its_fraction_on() {
-    let config = TrainerConfig {
+    let config = TrainerOptions {
         local_until: 0.5,
-        ..TrainerConfig::new(TrainerKind::Pdm)
-    };
+        ..TrainerOptions::new(TrainerKind::Pdm)
+    }
+    .config();
     let (init_actor, init_critic) = nets();
     let early = update_at(config, Some(0.45), 1.0);
     assert_ne!(early.actor.hidden, init_actor.hidden);
@@ -133,15 +134,17 @@ fn local_until_freezes_the_hidden_layers_from_its_fraction_on() {
 /// quarter of `local_lr`, and unlike the full rate; `bp` ignores progress.
 #[test]
 fn linear_local_schedule_anneals_the_hidden_layers_rate() {
-    let linear = TrainerConfig {
+    let linear = TrainerOptions {
         local_lr: 1e-3,
         local_lr_schedule: LocalLrSchedule::Linear,
-        ..TrainerConfig::new(TrainerKind::Pdm)
-    };
-    let quarter = TrainerConfig {
+        ..TrainerOptions::new(TrainerKind::Pdm)
+    }
+    .config();
+    let quarter = TrainerOptions {
         local_lr: 2.5e-4,
-        ..TrainerConfig::new(TrainerKind::Pdm)
-    };
+        ..TrainerOptions::new(TrainerKind::Pdm)
+    }
+    .config();
     let annealed = update_at(linear, Some(0.75), 1.0);
     assert_eq!(
         annealed.actor.hidden,

@@ -81,7 +81,7 @@ pub fn evaluate_checkpoint(
     Ok(EvalReport {
         env_id: config.env_id.clone(),
         algo: config.agent.algo.name().into(),
-        trainer: config.trainer.kind.name().into(),
+        trainer: config.trainer.kind().name().into(),
         global_step: loaded.checkpoint.meta.global_step,
         seed: config.seed,
         episodes,

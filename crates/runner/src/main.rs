@@ -359,7 +359,7 @@ fn train_with_progress(
     tracing::info!(
         env = %config.env_id,
         algo = %config.agent.algo,
-        trainer = %config.trainer.kind,
+        trainer = %config.trainer.kind(),
         seed = config.seed,
         steps,
         out = %out.display(),

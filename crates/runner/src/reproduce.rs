@@ -568,7 +568,7 @@ fn depth_series(
         if means.is_empty() {
             continue;
         }
-        let trainer = run.config.trainer.kind.name().to_string();
+        let trainer = run.config.trainer.kind().name().to_string();
         let point = (
             run.config.agent.hidden_sizes.len(),
             crate::stats::final_return(&means),

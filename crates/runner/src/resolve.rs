@@ -7,7 +7,7 @@
 
 use crate::error::RunnerError;
 use crate::schema;
-use pdmrl_agents::{AgentConfig, AgentSpec, Algo, Check, TrainerConfig, Valid};
+use pdmrl_agents::{AgentConfig, AgentSpec, Algo, Check, TrainerConfig, TrainerOptions, Valid};
 use pdmrl_envs::{Registry, Space};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -91,13 +91,15 @@ pub fn overlay<T: Serialize + serde::de::DeserializeOwned>(
         .map_err(|e: toml::de::Error| RunnerError::Input(format!("in the {what}: {}", e.message())))
 }
 
-/// The trainer options of `kind` ([`TrainerConfig::new`]) with the keys of `overrides` (a
-/// TOML table of [`TrainerConfig`] keys, e.g. `local_lr`, `guidance.weight`,
-/// `pdm.normalize`; not `kind`) set on top.
+/// The trainer config of `kind`: its default options ([`TrainerOptions::new`]) with the
+/// keys of `overrides` (a TOML table of [`TrainerOptions`] keys, e.g. `local_lr`,
+/// `guidance.weight`, `pdm.normalize`; not `kind`) set on top, as a [`TrainerConfig`]
+/// ([`TrainerOptions::config`]).
 ///
 /// # Errors
 /// [`RunnerError::Input`] naming an unknown key, a value of the wrong type, or a key
-/// `kind` does not read ([`pdmrl_agents::TrainerKind::uses_option`]).
+/// `kind` does not read, even at its default ([`pdmrl_agents::TrainerKind::uses_option`]:
+/// the [`TrainerConfig`] variant of `kind` does not hold it).
 pub fn resolve_trainer(
     kind: pdmrl_agents::TrainerKind,
     overrides: &toml::Table,
@@ -107,7 +109,7 @@ pub fn resolve_trainer(
             "`trainer.kind` is not allowed here: choose the trainer with --trainer".into(),
         ));
     }
-    let config = overlay(&TrainerConfig::new(kind), overrides, "trainer settings")?;
+    let options = overlay(&TrainerOptions::new(kind), overrides, "trainer settings")?;
     let mut keys = Vec::new();
     leaves(overrides, "", &mut keys);
     if let Some((key, _)) = keys.iter().find(|(k, _)| !kind.uses_option(k)) {
@@ -116,7 +118,7 @@ pub fn resolve_trainer(
             kind.name()
         )));
     }
-    Ok(config)
+    Ok(options.config())
 }
 
 impl RunConfig {
@@ -232,7 +234,7 @@ pub enum KeyHome {
     /// An [`AgentConfig`] key: every `[algo]` key but `name`, the `[network]` keys, and
     /// the `[run]` keys of [`schema::RUN_AGENT_KEYS`].
     Agent,
-    /// A [`TrainerConfig`] option: every `[trainer]` key but `kind`.
+    /// A [`TrainerOptions`] option: every `[trainer]` key but `kind`.
     Trainer,
     /// A key that chooses runs rather than setting one: `algo.name`, `trainer.kind`,
     /// `run.seeds`, `run.checkpoint_every`.
@@ -257,9 +259,9 @@ pub fn key_home(section: &str, key: &str) -> KeyHome {
     }
 }
 
-/// Every key of [`TrainerConfig`] (`kind` included), those left out at their defaults
-/// (`local_until`, ...) too, with their default values.
+/// Every key of a `[trainer]` table ([`TrainerOptions`], `kind` included), those left out
+/// at their defaults (`local_until`, ...) too.
 pub fn trainer_keys() -> toml::Table {
-    toml::Table::try_from(TrainerConfig::with_every_key())
-        .expect("TrainerConfig serialises to a table")
+    toml::Table::try_from(TrainerOptions::with_every_key())
+        .expect("TrainerOptions serialises to a table")
 }

@@ -357,7 +357,7 @@ impl<'a> Session<'a> {
             "started: {} on {}, trainer {}, seed {}, {} steps",
             config.agent.algo,
             config.env_id,
-            config.trainer.kind,
+            config.trainer.kind(),
             config.seed,
             config.planned_steps()
         ));
@@ -461,7 +461,7 @@ impl<'a> Session<'a> {
         let summary = Summary {
             env_id: config.env_id.clone(),
             algo: config.agent.algo.name().to_string(),
-            trainer: config.trainer.kind.name().to_string(),
+            trainer: config.trainer.kind().name().to_string(),
             seed: config.seed,
             total_steps,
             episodes: returns.len(),

@@ -42,7 +42,7 @@
 //!
 //! Every key not given takes the default of the algorithm for the env
 //! ([`pdmrl_agents::AgentConfig::defaults`]: CleanRL's `ppo.py` for PPO, SB3 for A2C) or
-//! of the trainer ([`pdmrl_agents::TrainerConfig`]: docs/method.md).
+//! of the trainer ([`pdmrl_agents::TrainerOptions`]: docs/method.md).
 
 use crate::error::RunnerError;
 use std::collections::BTreeMap;

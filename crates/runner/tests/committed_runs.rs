@@ -51,8 +51,8 @@ fn every_committed_run_keeps_its_id() {
 #[test]
 fn new_options_are_left_out_at_their_defaults() {
     use pdmrl_agents::{
-        AgentConfig, LocalLrSchedule, LocalOptimizer, LocalSteps, MdsLoss, TrainerConfig,
-        TrainerKind,
+        AgentConfig, LocalLrSchedule, LocalOptimizer, LocalOptions, LocalSteps, MdsLoss,
+        TrainerConfig, TrainerKind,
     };
     let base = RunConfig {
         env_id: "CartPole-v1".into(),
@@ -61,7 +61,7 @@ fn new_options_are_left_out_at_their_defaults() {
         agent: AgentConfig::default(),
     };
     let text = toml::to_string(&base).unwrap();
-    type Change = fn(&mut TrainerConfig);
+    type Change = fn(&mut LocalOptions);
     let set: [(&str, Change); 8] = [
         ("local_lr_schedule", |t| {
             t.local_lr_schedule = LocalLrSchedule::Linear
@@ -82,7 +82,7 @@ fn new_options_are_left_out_at_their_defaults() {
             "{key} is serialized at its default:\n{text}"
         );
         let mut c = base.clone();
-        change(&mut c.trainer);
+        change(c.trainer.local_mut().expect("pdm holds local options"));
         let changed = toml::to_string(&c).unwrap();
         assert!(
             changed.lines().any(|l| l.starts_with(&format!("{key} ="))),
@@ -92,4 +92,28 @@ fn new_options_are_left_out_at_their_defaults() {
         let back: RunConfig = toml::from_str(&changed).unwrap();
         assert_eq!(back, c, "{key} reads back");
     }
+}
+
+/// A `config.toml` whose trainer sets an option it does not read to other than its
+/// default is refused naming the key; at the default (as every committed `bp` and
+/// `frozen` config holds them) it is read.
+#[test]
+fn an_unread_trainer_option_off_its_default_is_refused() {
+    use pdmrl_agents::{AgentConfig, TrainerConfig, TrainerKind};
+    let bp = RunConfig {
+        env_id: "CartPole-v1".into(),
+        seed: 1,
+        trainer: TrainerConfig::new(TrainerKind::Bp),
+        agent: AgentConfig::default(),
+    };
+    let text = toml::to_string(&bp).unwrap();
+    assert!(text.contains("local_lr = 0.001\n"), "{text}");
+    assert_eq!(toml::from_str::<RunConfig>(&text).unwrap(), bp);
+    let err = toml::from_str::<RunConfig>(&text.replace("local_lr = 0.001\n", "local_lr = 0.01\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("trainer `bp` does not read `trainer.local_lr`"),
+        "{err}"
+    );
 }

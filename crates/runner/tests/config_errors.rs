@@ -332,10 +332,10 @@ fn ablations_run_the_defaults_and_each_value_alone() {
             "pdm trainer.pdm.normalize=\"none\""
         ]
     );
-    assert_eq!(runs[1].config.trainer.local_lr, 1e-4);
-    assert_eq!(runs[1].config.trainer.pdm.normalize.name(), "mean");
-    assert_eq!(runs[3].config.trainer.pdm.normalize.name(), "none");
-    assert_eq!(runs[3].config.trainer.local_lr, 1e-3);
+    assert_eq!(runs[1].config.trainer.local().local_lr, 1e-4);
+    assert_eq!(runs[1].config.trainer.local().pdm.normalize.name(), "mean");
+    assert_eq!(runs[3].config.trainer.local().pdm.normalize.name(), "none");
+    assert_eq!(runs[3].config.trainer.local().local_lr, 1e-3);
 }
 
 /// `[ablate] trainer = [{ ... }]`: each table is one point with all its options set
@@ -357,7 +357,10 @@ fn bundles_of_trainer_options_run_together() {
             "pdm trainer.local_lr=0.0001",
         ]
     );
-    let (a, b) = (&runs[2].config.trainer, &runs[3].config.trainer);
+    let (a, b) = (
+        runs[2].config.trainer.local(),
+        runs[3].config.trainer.local(),
+    );
     assert_eq!(
         (a.local_adam_eps, a.local_steps),
         (0.01, pdmrl_agents::LocalSteps::Iteration)
@@ -447,10 +450,11 @@ fn trainers_run_once_per_point_of_the_options_they_read() {
     // bp's and frozen's configs hold the defaults, whatever the file sets.
     assert!(
         runs.iter()
-            .filter(|r| !r.config.trainer.kind.trains_locally())
-            .all(|r| r.config.trainer.local_until == 1.0 && r.config.trainer.guidance.weight == 0.3)
+            .filter(|r| !r.config.trainer.kind().trains_locally())
+            .all(|r| pdmrl_agents::TrainerOptions::from(r.config.trainer)
+                == pdmrl_agents::TrainerOptions::new(r.config.trainer.kind()))
     );
-    assert_eq!(runs[5].config.trainer.local_until, 0.5);
+    assert_eq!(runs[5].config.trainer.local().local_until, 0.5);
 }
 
 /// A trainer option that no listed trainer reads is an error, not runs that all train

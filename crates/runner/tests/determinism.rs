@@ -183,7 +183,7 @@ pairs = { sampled = { k = 16 } }
         .unwrap()
         .plan(&Registry::with_builtins())
         .unwrap();
-    let t = runs[1].config.trainer;
+    let t = pdmrl_agents::TrainerOptions::from(runs[1].config.trainer);
     assert_eq!(t.kind, TrainerKind::PdmGuided);
     assert_eq!(t.features, pdmrl_agents::Features::PostUpdate);
     assert_eq!(t.guidance.weight, 0.5);
@@ -281,11 +281,11 @@ fn sweeps_expand_into_distinct_stably_named_runs() {
     );
     // Keys in order: network.hidden_sizes varies slowest.
     assert_eq!(runs[0].config.agent.hidden_sizes, vec![8]);
-    assert_eq!(runs[0].config.trainer.local_lr, 1e-3);
-    assert_eq!(runs[1].config.trainer.local_lr, 1e-4);
+    assert_eq!(runs[0].config.trainer.local().local_lr, 1e-3);
+    assert_eq!(runs[1].config.trainer.local().local_lr, 1e-4);
     assert_eq!(runs[3].config.agent.hidden_sizes, vec![8, 8]);
     // Nested trainer keys merge into the [trainer] table instead of replacing it.
-    assert_eq!(runs[0].config.trainer.pdm.normalize.name(), "max");
+    assert_eq!(runs[0].config.trainer.local().pdm.normalize.name(), "max");
     assert!(runs[1].label.starts_with("pdm ") && runs[1].label.contains("trainer.local_lr=0.0001"));
     assert!(runs[0].id.starts_with("ppo-CartPole-v1-pdm-seed1-"));
     // Each point is its own row.

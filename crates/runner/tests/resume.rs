@@ -126,7 +126,10 @@ fn ppo_discrete_pdm_with_sampled_pairs_resumes_exactly() {
             ..AgentConfig::default()
         },
     );
-    c.trainer.pdm = PdmOptions {
+    c.trainer
+        .local_mut()
+        .expect("pdm_guided holds local options")
+        .pdm = PdmOptions {
         pairs: Pairs::Sampled { k: 8 },
         ..PdmOptions::default()
     };

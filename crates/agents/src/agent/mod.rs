@@ -275,7 +275,7 @@ impl Agent {
 
     /// The trainer kind.
     pub fn trainer(&self) -> TrainerKind {
-        self.model.config().kind
+        self.model.config().kind()
     }
 
     /// Environment steps taken so far.

@@ -122,7 +122,7 @@ impl ActorCritic {
         let config = config.into_inner();
         let state = build_state(&config, &actor, &critic, None, lr, adam_eps)?;
         let (mut actor, mut critic) = (actor, critic);
-        if config.scale_features && config.kind.trains_locally() {
+        if config.local().scale_features && config.kind().trains_locally() {
             actor.feature_scales = vec![1.0; actor.hidden.len()];
             critic.feature_scales = vec![1.0; critic.hidden.len()];
         }
@@ -347,7 +347,7 @@ impl ActorCritic {
     /// hidden layers step on it. Not calling it steps them on every update. A no-op under
     /// `bp`.
     pub fn set_position(&mut self, epoch: usize, minibatch: usize) {
-        let mode = self.config.local_steps;
+        let mode = self.config.local().local_steps;
         if let State::Local { step_now, .. } = &mut self.state {
             *step_now = match mode {
                 LocalSteps::Minibatch => true,
@@ -362,7 +362,7 @@ impl ActorCritic {
     /// layers' learning rate by `local_lr_schedule` and stops their training from
     /// `local_until` on. A no-op under `bp` and `frozen`.
     pub fn set_progress(&mut self, progress: f64) {
-        let c = self.config;
+        let (kind, c) = (self.config.kind(), self.config.local());
         if let State::Local {
             actor_hidden,
             critic_hidden,
@@ -370,7 +370,7 @@ impl ActorCritic {
             ..
         } = &mut self.state
         {
-            if !c.kind.trains_locally() {
+            if !kind.trains_locally() {
                 return;
             }
             *train_hidden = progress < c.local_until;
@@ -467,8 +467,8 @@ impl ActorCritic {
                 critic_local,
             } => {
                 let train = *train_hidden && *step_now && has_pairs;
-                let features = self.config.features;
-                let ema = self.config.feature_ema;
+                let features = self.config.local().features;
+                let ema = self.config.local().feature_ema;
                 let (a_feat, a_stats) = local_forward(
                     &mut self.actor,
                     obs,

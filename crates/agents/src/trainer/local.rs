@@ -25,7 +25,9 @@ pub(super) fn build_state(
         ..AdamConfig::default()
     };
     let extra: Vec<usize> = log_std.into_iter().collect();
-    Ok(match config.kind {
+    let kind = config.kind();
+    let config = config.local();
+    Ok(match kind {
         TrainerKind::Bp => {
             let mut sizes = param_sizes(actor.layers().chain(critic.layers()));
             sizes.extend(&extra);
@@ -61,7 +63,7 @@ pub(super) fn build_state(
             };
             let mut sizes = param_sizes([&actor.head, &critic.head]);
             sizes.extend(&extra);
-            let trains = config.kind.trains_locally();
+            let trains = kind.trains_locally();
             let fast = |net: &Mlp| (trains && config.feature_ema > 0.0).then(|| net.hidden.clone());
             let scales = |net: &Mlp| {
                 if trains && config.scale_features {

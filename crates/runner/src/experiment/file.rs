@@ -42,7 +42,7 @@ pub struct Experiment {
     /// [`AgentConfig`](pdmrl_agents::AgentConfig) keys set by `[algo]`, `[network]` and
     /// `[run]` (CleanRL names; `total_timesteps` is in `budget`).
     pub agent: toml::Table,
-    /// [`TrainerConfig`](pdmrl_agents::TrainerConfig) keys set by `[trainer]` (without
+    /// [`TrainerOptions`](pdmrl_agents::TrainerOptions) keys set by `[trainer]` (without
     /// `kind`).
     pub trainer: toml::Table,
     /// `[sweep]`: dotted key (`algo.learning_rate`, `trainer.pdm.normalize`, ...) to a

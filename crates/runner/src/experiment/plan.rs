@@ -6,7 +6,7 @@ use super::file::{Budget, Experiment, bundle_options};
 use crate::error::RunnerError;
 use crate::resolve::{CheckedRun, RunConfig, dotted, is_continuous, leaves, merge_tables, overlay};
 use crate::schema::{self, Source};
-use pdmrl_agents::{AgentConfig, Algo, TrainerConfig, TrainerKind};
+use pdmrl_agents::{AgentConfig, Algo, TrainerKind, TrainerOptions};
 use pdmrl_envs::Registry;
 use std::collections::BTreeMap;
 
@@ -250,11 +250,11 @@ impl Experiment {
                 let config = RunConfig {
                     env_id: env.to_string(),
                     seed,
-                    trainer: TrainerConfig {
+                    trainer: TrainerOptions {
                         kind,
                         ..base_trainer
                     }
-                    .effective(),
+                    .config(),
                     agent: agent.clone(),
                 };
                 let config = config
@@ -283,7 +283,7 @@ impl Experiment {
         &self,
         base: &AgentConfig,
         point: &[(String, toml::Value)],
-    ) -> Result<(AgentConfig, TrainerConfig), RunnerError> {
+    ) -> Result<(AgentConfig, TrainerOptions), RunnerError> {
         let (mut agent_over, mut trainer_over) = (toml::Table::new(), self.trainer.clone());
         for (key, value) in point {
             let (section, rest) = key.split_once('.').unwrap_or((key, ""));
@@ -322,7 +322,7 @@ impl Experiment {
         };
         let trainer = overlay_located(
             &self.source,
-            &TrainerConfig::default(),
+            &TrainerOptions::default(),
             &trainer_over,
             "trainer settings",
             &trainer_key,
@@ -333,7 +333,7 @@ impl Experiment {
     /// The label of the runs of `kind` (and `algo`, if the experiment has several) at
     /// `point`. It names only the point's keys the trainer reads: `bp` and `frozen` at a
     /// point that varies only PDM options are the one `bp` and `frozen` group, run once
-    /// (their configs are equal after `TrainerConfig::effective`).
+    /// (their configs are equal: [`TrainerOptions::config`] drops what they do not read).
     fn label(&self, algo: Algo, kind: TrainerKind, point: &[(String, toml::Value)]) -> String {
         let algo_name = (self.algos.len() > 1).then(|| algo.name().to_string());
         algo_name
@@ -518,7 +518,7 @@ pub fn run_id(config: &RunConfig) -> String {
         "{}-{}-{}-seed{}-{:08x}",
         config.agent.algo,
         config.env_id,
-        config.trainer.kind.name(),
+        config.trainer.kind().name(),
         config.seed,
         h as u32
     )
