@@ -2,9 +2,11 @@
 //! them from one minibatch (`bp`: one backward pass; local trainers: the hidden layers on
 //! their local loss during the forward pass, the heads on the algorithm's loss).
 
-use super::config::*;
-use super::local::*;
-use super::stats::*;
+use super::config::{LocalSteps, TrainerConfig};
+use super::local::{
+    FeatureScale, LocalState, LocalTraining, State, build_state, local_forward, measure,
+};
+use super::stats::{UpdateReport, set_weight_norms};
 use crate::error::AgentError;
 use crate::mlp::{Mlp, layer_grads, layer_params};
 use crate::valid::Valid;

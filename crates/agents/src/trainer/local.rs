@@ -2,7 +2,7 @@
 //! per-network local state (slow copies, running feature scales), and the forward pass
 //! that steps each hidden layer on its local loss as soon as its output exists.
 
-use super::config::*;
+use super::config::{FEATURE_SCALE_RATE, Features, LocalOptimizer, TrainerConfig, TrainerKind};
 use super::stats::{LayerStats, frobenius, saturated_fraction};
 use crate::error::AgentError;
 use crate::mlp::{Mlp, layer_grads, layer_params, param_sizes};
