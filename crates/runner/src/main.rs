@@ -402,26 +402,14 @@ fn train_with_progress(
         steps_per_second = format!("{:.0}", summary.steps_per_second),
         "done"
     );
-    writeln!(
-        std::io::stdout().lock(),
-        "{}",
-        serde_json::to_string_pretty(&summary)?
-    )
-    .context("cannot write the summary to stdout")?;
-    Ok(())
+    print_json(&summary, "the summary")
 }
 
 /// `pdmrl eval`: a checkpoint's deterministic return, printed as JSON.
 fn eval(registry: &Registry, checkpoint: &Path, episodes: usize, seed: Option<u64>) -> Result<()> {
     let report = pdmrl_runner::evaluate::evaluate_checkpoint(registry, checkpoint, episodes, seed)
         .with_context(|| format!("cannot evaluate `{}`", checkpoint.display()))?;
-    writeln!(
-        std::io::stdout().lock(),
-        "{}",
-        serde_json::to_string_pretty(&report)?
-    )
-    .context("cannot write the report to stdout")?;
-    Ok(())
+    print_json(&report, "the report")
 }
 
 /// `pdmrl reproduce`: every experiment file checked, then run (this shard of it) and
@@ -591,4 +579,14 @@ fn rollout_from_state(
         writeln!(stdout, "{}", serde_json::to_string(&step)?)?;
     }
     Ok(())
+}
+
+/// Prints `value` as pretty JSON on stdout; `what` names it in the error.
+fn print_json<T: serde::Serialize>(value: &T, what: &str) -> Result<()> {
+    writeln!(
+        std::io::stdout().lock(),
+        "{}",
+        serde_json::to_string_pretty(value)?
+    )
+    .with_context(|| format!("cannot write {what} to stdout"))
 }

@@ -131,21 +131,36 @@ fn check_listed_once<T: PartialEq>(
     }
 }
 
+/// The required list key `key` (`section.name`) given as `value`: one value or a list of
+/// distinct ones; `missing` is the error when it is absent, `expected` names what its
+/// values must be, `describe` names a value listed twice.
+fn distinct_list<T: serde::de::DeserializeOwned + PartialEq>(
+    source: &Source,
+    key: &str,
+    value: Option<&toml::Value>,
+    missing: &str,
+    expected: &str,
+    describe: impl Fn(&T) -> String,
+) -> Result<Vec<T>, RunnerError> {
+    let section = key.split('.').next().unwrap_or(key);
+    let value = value.ok_or_else(|| source.error(Some(section), missing))?;
+    let values: Vec<T> =
+        schema::one_or_many(value, expected).map_err(|m| source.error(Some(key), m))?;
+    check_listed_once(source, key, &values, describe)?;
+    Ok(values)
+}
+
 /// `[env] id`: one env id or a list of distinct ones.
 fn parse_envs(source: &Source, env: &toml::Table) -> Result<Vec<String>, RunnerError> {
     schema::deny_unknown(source, "env", env, &["id"])?;
-    let envs: Vec<String> = schema::one_or_many(
-        env.get("id").ok_or_else(|| {
-            source.error(
-                Some("env"),
-                "`[env] id` is missing: a Gymnasium env id or a list of them, e.g. id = \"CartPole-v1\"",
-            )
-        })?,
+    distinct_list(
+        source,
+        "env.id",
+        env.get("id"),
+        "`[env] id` is missing: a Gymnasium env id or a list of them, e.g. id = \"CartPole-v1\"",
         "`env.id`",
+        |e: &String| format!("`{e}`"),
     )
-    .map_err(|m| source.error(Some("env.id"), m))?;
-    check_listed_once(source, "env.id", &envs, |e| format!("`{e}`"))?;
-    Ok(envs)
 }
 
 /// `[algo] name` (taken out of the `[algo]` table `agent`, whose other keys must be
@@ -156,18 +171,14 @@ fn parse_algos(source: &Source, agent: &mut toml::Table) -> Result<Vec<Algo>, Ru
         .chain(algo_keys.iter().map(String::as_str))
         .collect();
     schema::deny_unknown(source, "algo", agent, &allowed)?;
-    let algos: Vec<Algo> = schema::one_or_many(
-        &agent.remove("name").ok_or_else(|| {
-            source.error(
-                Some("algo"),
-                "`[algo] name` is missing: one or a list of ppo, a2c, reinforce",
-            )
-        })?,
+    distinct_list(
+        source,
+        "algo.name",
+        agent.remove("name").as_ref(),
+        "`[algo] name` is missing: one or a list of ppo, a2c, reinforce",
         "`algo.name` (ppo, a2c or reinforce)",
+        |a: &Algo| format!("`{}`", a.name()),
     )
-    .map_err(|m| source.error(Some("algo.name"), m))?;
-    check_listed_once(source, "algo.name", &algos, |a| format!("`{}`", a.name()))?;
-    Ok(algos)
 }
 
 /// `[trainer] kind` (taken out of the `[trainer]` table `trainer`, whose other keys must
@@ -180,36 +191,26 @@ fn parse_trainers(
     let trainer_keys = trainer_keys();
     let allowed: Vec<&str> = trainer_keys.keys().map(String::as_str).collect();
     schema::deny_unknown(source, "trainer", trainer, &allowed)?;
-    let trainers: Vec<TrainerKind> = schema::one_or_many(
-        &trainer.remove("kind").ok_or_else(|| {
-            source.error(
-                Some("trainer"),
-                "`[trainer] kind` is missing: one or a list of bp, pdm, pdm_guided, frozen",
-            )
-        })?,
+    distinct_list(
+        source,
+        "trainer.kind",
+        trainer.remove("kind").as_ref(),
+        "`[trainer] kind` is missing: one or a list of bp, pdm, pdm_guided, frozen",
         "`trainer.kind`",
+        |k: &TrainerKind| format!("trainer `{k}`"),
     )
-    .map_err(|m| source.error(Some("trainer.kind"), m))?;
-    check_listed_once(source, "trainer.kind", &trainers, |k| {
-        format!("trainer `{k}`")
-    })?;
-    Ok(trainers)
 }
 
 /// `[run] seeds` (taken out of `run`): distinct non-negative integers.
 fn parse_seeds(source: &Source, run: &mut toml::Table) -> Result<Vec<u64>, RunnerError> {
-    let seeds: Vec<u64> = schema::one_or_many(
-        &run.remove("seeds").ok_or_else(|| {
-            source.error(
-                Some("run"),
-                "`[run] seeds` is missing: a list of non-negative integers, e.g. seeds = [1, 2, 3]",
-            )
-        })?,
+    distinct_list(
+        source,
+        "run.seeds",
+        run.remove("seeds").as_ref(),
+        "`[run] seeds` is missing: a list of non-negative integers, e.g. seeds = [1, 2, 3]",
         "`run.seeds` (non-negative integers)",
+        |s: &u64| format!("seed {s}"),
     )
-    .map_err(|m| source.error(Some("run.seeds"), m))?;
-    check_listed_once(source, "run.seeds", &seeds, |s| format!("seed {s}"))?;
-    Ok(seeds)
 }
 
 /// `value` of the file key `key` as an integer >= 1.
