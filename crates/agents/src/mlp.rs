@@ -80,8 +80,8 @@ impl Mlp {
 
     /// [`Mlp::forward`] through `workspace`, whose buffers (one per layer) are reused from
     /// call to call: returns the output `[batch, n_out]`, the same bits as `forward`.
-    /// With at most [`pdmrl_tensor::small_gemm::MAX_ROWS`] rows on an FMA CPU, a call with
-    /// the batch size of the previous one allocates nothing (a rollout's forward pass).
+    /// A call with the batch size of the previous one allocates nothing (a rollout's
+    /// forward pass; [`pdmrl_tensor::gemm`]).
     ///
     /// # Panics
     /// If `x.ncols()` is not the network's input width.

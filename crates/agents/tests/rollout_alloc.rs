@@ -63,16 +63,10 @@ fn rollout_steps_allocate_nothing_after_warm_up() {
         std::hint::black_box(vec![0u8; 8]);
     });
     assert_eq!(one.count_total, 1);
-    if pdmrl_tensor::small_gemm::available() {
-        assert_eq!(
-            info.count_total, 0,
-            "allocations in {STEPS} steady-state steps: {info:?}"
-        );
-    } else {
-        // Without FMA the products go through matrixmultiply, which allocates its packing
-        // buffer: one per layer and step, and nothing else.
-        assert!(info.count_total <= 3 * STEPS as u64, "{info:?}");
-    }
+    assert_eq!(
+        info.count_total, 0,
+        "allocations in {STEPS} steady-state steps: {info:?}"
+    );
 }
 
 /// `step_into` into a reused `VectorStep` gives what `step` gives, bit for bit, across

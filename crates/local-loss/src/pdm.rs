@@ -4,7 +4,7 @@ use crate::error::LocalLossError;
 use crate::options::{MdsLoss, Metric, Normalize, Pairs, PdmOptions, SAMMON_FLOOR, Target};
 use crate::rule::{LocalLoss, LocalRule};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, NdFloat, Zip};
-use pdmrl_tensor::{Rng, cast, pairwise_sq_distances, rng_from_seed};
+use pdmrl_tensor::{Rng, cast, mat_mul, pairwise_sq_distances, rng_from_seed};
 use rand::Rng as _;
 
 /// The PDM rule with its options; implements [`LocalRule`] through [`pdm_loss`]
@@ -347,7 +347,7 @@ pub fn pdm_loss<A: NdFloat>(
 
     // dL/dh = 2 (diag(rowsum q) - q) h: the graph-Laplacian product.
     let rowsum: Array1<A> = r.sum_axis(Axis(1));
-    let mut grad = r.dot(&h);
+    let mut grad = mat_mul(r.view(), h.view());
     let two = A::one() + A::one();
     Zip::from(grad.rows_mut())
         .and(h.rows())

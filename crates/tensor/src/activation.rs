@@ -82,6 +82,28 @@ impl Activation {
             .for_each(|g, &yv| *g *= self.derivative_from_output(yv));
     }
 
+    /// `grad * phi'(y)` as a new array: [`Activation::backprop_inplace`] without the copy
+    /// of `grad` first (one pass; the same bits).
+    ///
+    /// # Panics
+    /// If `grad` and `y` differ in shape.
+    pub fn backprop<A: NdFloat>(
+        self,
+        grad: ndarray::ArrayView2<A>,
+        y: ndarray::ArrayView2<A>,
+    ) -> ndarray::Array2<A> {
+        // One arm per activation: the loop body has no branch on `self` and vectorises.
+        match self {
+            Activation::Identity => grad.to_owned(),
+            Activation::Tanh => Zip::from(grad)
+                .and(y)
+                .map_collect(|&g, &yv| g * Activation::Tanh.derivative_from_output(yv)),
+            Activation::Relu => Zip::from(grad)
+                .and(y)
+                .map_collect(|&g, &yv| g * Activation::Relu.derivative_from_output(yv)),
+        }
+    }
+
     /// The lower-case name used in configs: `tanh`, `relu`, `identity`.
     pub fn name(self) -> &'static str {
         match self {

@@ -178,12 +178,18 @@ impl<A: NdFloat> Adam<A> {
             let (m, v) = (&mut self.m[k], &mut self.v[k]);
             assert_eq!(p.len(), m.len(), "Adam: size of parameter tensor {k}");
             assert_eq!(g.len(), m.len(), "Adam: size of gradient tensor {k}");
-            for i in 0..m.len() {
-                let gi = g[i];
-                m[i] = b1 * m[i] + one_m_b1 * gi;
-                v[i] = b2 * v[i] + one_m_b2 * gi * gi;
-                let denom = v[i].sqrt() / bc2_sqrt + eps;
-                p[i] -= step_size * m[i] / denom;
+            // Zipped slices: no bounds checks, so the loop vectorises (sqrt and division
+            // are exactly rounded in every lane width: the same bits on every path).
+            for (((p, &g), m), v) in p
+                .iter_mut()
+                .zip(g.iter())
+                .zip(m.iter_mut())
+                .zip(v.iter_mut())
+            {
+                *m = b1 * *m + one_m_b1 * g;
+                *v = b2 * *v + one_m_b2 * g * g;
+                let denom = v.sqrt() / bc2_sqrt + eps;
+                *p -= step_size * *m / denom;
             }
         }
     }

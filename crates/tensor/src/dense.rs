@@ -2,9 +2,9 @@
 
 use crate::activation::Activation;
 use crate::error::TensorError;
+use crate::gemm::{mat_mul, mat_mul_into};
 use crate::init::orthogonal;
 use crate::rng::Rng;
-use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2, ArrayView2, Axis, NdFloat};
 
 /// A dense layer `y = phi(x W + b)`.
@@ -102,9 +102,7 @@ impl<A: NdFloat> Dense<A> {
 
     /// [`Dense::forward`] into `y`, reusing its buffer when it already has the shape
     /// `[batch, out]` in standard layout (else it is replaced): the same bits. For `f32`
-    /// with at most [`crate::small_gemm::MAX_ROWS`] rows on an FMA CPU this allocates
-    /// nothing; other products go through matrixmultiply, which allocates its packing
-    /// buffer.
+    /// this allocates nothing ([`crate::gemm`]).
     ///
     /// # Panics
     /// If `x.ncols() != self.inputs()`.
@@ -114,9 +112,7 @@ impl<A: NdFloat> Dense<A> {
         if y.dim() != shape || !y.is_standard_layout() {
             *y = Array2::zeros(shape);
         }
-        if !f32_product_into(x, self.weight.view(), y) {
-            ndarray::linalg::general_mat_mul(A::one(), &x, &self.weight, A::zero(), y);
-        }
+        mat_mul_into(x, self.weight.view(), y.view_mut());
         *y += &self.bias;
         self.activation.apply_inplace(y.view_mut());
     }
@@ -134,8 +130,7 @@ impl<A: NdFloat> Dense<A> {
         dy: ArrayView2<A>,
         input_grad: bool,
     ) -> DenseGrads<A> {
-        let mut dz = dy.to_owned();
-        self.activation.backprop_inplace(dz.view_mut(), y);
+        let dz = self.activation.backprop(dy, y);
         self.backward_pre_activation(x, dz.view(), input_grad)
     }
 
@@ -152,39 +147,12 @@ impl<A: NdFloat> Dense<A> {
     ) -> DenseGrads<A> {
         // Results in standard (row-major) layout, whatever the layout of the operands:
         // optimisers see parameters and gradients as flat slices in the same order.
-        let mut weight = Array2::zeros(self.weight.raw_dim());
-        general_mat_mul(A::one(), &x.t(), &dz, A::zero(), &mut weight);
-        let input = input_grad.then(|| {
-            let mut dx = Array2::zeros((dz.nrows(), self.inputs()));
-            general_mat_mul(A::one(), &dz, &self.weight.t(), A::zero(), &mut dx);
-            dx
-        });
+        let weight = mat_mul(x.t(), dz);
+        let input = input_grad.then(|| mat_mul(dz, self.weight.t()));
         DenseGrads {
             input,
             weight,
             bias: dz.sum_axis(Axis(0)),
         }
     }
-}
-
-/// `y = x W` through [`crate::small_gemm::product_into`] when `A` is `f32` and it applies
-/// (the same bits as `dot`, without matrixmultiply's packing); `false` (and `y` untouched)
-/// otherwise.
-fn f32_product_into<A: NdFloat>(x: ArrayView2<A>, w: ArrayView2<A>, y: &mut Array2<A>) -> bool {
-    if std::any::TypeId::of::<A>() != std::any::TypeId::of::<f32>() {
-        return false;
-    }
-    // SAFETY: `A` is `f32` (same TypeId), so these are the same types.
-    let (x, w) = unsafe {
-        (
-            std::mem::transmute::<ArrayView2<A>, ArrayView2<f32>>(x),
-            std::mem::transmute::<ArrayView2<A>, ArrayView2<f32>>(w),
-        )
-    };
-    let y = y
-        .as_slice_mut()
-        .expect("standard layout (checked by the caller)");
-    // SAFETY: as above; same pointer and length.
-    let y = unsafe { std::slice::from_raw_parts_mut(y.as_mut_ptr().cast::<f32>(), y.len()) };
-    crate::small_gemm::product_into(x, w, y)
 }

@@ -9,16 +9,17 @@ use ndarray::{Array2, ArrayView2, NdFloat};
 /// `G = x x^T` (one matrix product), clamped at 0 (rounding can make it slightly negative)
 /// and with an exactly zero diagonal.
 pub fn pairwise_sq_distances<A: NdFloat>(x: ArrayView2<A>) -> Array2<A> {
-    let mut s = x.dot(&x.t());
+    let mut s = crate::gemm::mat_mul(x, x.t());
     let norms: Vec<A> = s.diag().to_vec();
     let two = A::one() + A::one();
-    for ((i, j), v) in s.indexed_iter_mut() {
-        let d = norms[i] + norms[j] - two * *v;
-        *v = if i == j || d < A::zero() {
-            A::zero()
-        } else {
-            d
-        };
+    for (i, mut row) in s.rows_mut().into_iter().enumerate() {
+        let ni = norms[i];
+        // Row by row over zipped slices: no index arithmetic, the loop vectorises.
+        for (v, &nj) in row.iter_mut().zip(&norms) {
+            let d = ni + nj - two * *v;
+            *v = if d < A::zero() { A::zero() } else { d };
+        }
+        row[i] = A::zero();
     }
     s
 }

@@ -27,4 +27,7 @@ pub enum TensorError {
     /// An unknown activation name.
     #[error("unknown activation `{0}`; expected one of: tanh, relu, identity")]
     UnknownActivation(String),
+    /// Something this CPU or build cannot do (e.g. forcing a vector path it lacks).
+    #[error("unsupported: {0}")]
+    Unsupported(String),
 }

@@ -13,6 +13,8 @@
 //! * [`pairwise_sq_distances`], [`pairwise_distances`]: distances between the rows of a
 //!   `[batch, features]` matrix through the Gram-matrix identity;
 //! * [`Rng`], [`rng_from_seed`], [`derive_seed`]: the one seeded RNG type of the project;
+//! * [`mat_mul`], [`mat_mul_into`]: matrix products, for `f32` with one fixed arithmetic on
+//!   every vector path ([`simd`] says which path runs and forces one);
 //! * [`name_enum!`]: an enum's names in configs (`ALL`, `name`, `Display`, `FromStr`).
 //!
 //! Kernels are generic over the float type `A` ([`ndarray::NdFloat`]): networks use `f32`,
@@ -24,13 +26,14 @@ pub mod clip;
 pub mod dense;
 pub mod distance;
 pub mod error;
+pub mod gemm;
 pub mod gradcheck;
 pub mod init;
 pub mod names;
 pub mod rng;
 pub mod schedule;
 pub mod sgd;
-pub mod small_gemm;
+pub mod simd;
 pub mod tanh;
 
 pub use activation::Activation;
@@ -39,6 +42,7 @@ pub use clip::clip_grad_norm;
 pub use dense::{Dense, DenseGrads};
 pub use distance::{pairwise_distances, pairwise_sq_distances};
 pub use error::TensorError;
+pub use gemm::{mat_mul, mat_mul_into};
 pub use init::orthogonal;
 pub use names::UnknownName;
 pub use rng::{Rng, RngState, derive_seed, rng_from_seed};

@@ -241,7 +241,11 @@ impl ActorCritic {
     /// The first parameter that is NaN or infinite, if any, named by network and layer.
     pub fn first_non_finite(&self) -> Option<NonFiniteParameter> {
         let bad = |l: &pdmrl_tensor::Dense<f32>| {
-            l.weight.iter().chain(l.bias.iter()).any(|v| !v.is_finite())
+            let weight = l
+                .weight
+                .as_slice_memory_order()
+                .expect("contiguous parameters");
+            !(all_finite(weight) && all_finite(l.bias.as_slice().expect("contiguous bias")))
         };
         for (network, net) in [("actor", &self.actor), ("critic", &self.critic)] {
             for (k, layer) in net.hidden.iter().enumerate() {
@@ -556,4 +560,13 @@ fn log_std_grad(log_std: Option<&Array1<f32>>, grad: Option<Array1<f32>>) -> Opt
     let g = grad.unwrap_or_else(|| Array1::zeros(ls.len()));
     assert_eq!(g.len(), ls.len(), "HeadLoss: log_std gradient length");
     Some(g)
+}
+
+/// Whether every value is finite: an OR of the exponent tests over the whole slice, without
+/// early exit, so that it vectorises (parameters are checked after every update).
+fn all_finite(xs: &[f32]) -> bool {
+    const EXPONENT: u32 = 0x7f80_0000;
+    xs.iter().fold(0u32, |any, v| {
+        any | u32::from(v.to_bits() & EXPONENT == EXPONENT)
+    }) == 0
 }
