@@ -24,6 +24,22 @@ fn kernels(c: &mut Criterion) {
             b.iter(|| black_box(black_box(xs).dot(&w)))
         });
     }
+    // The products of a MinAtar minibatch update ([256, 256] on 400 inputs; weight
+    // gradients take the transposed input).
+    for (m, k, n) in [(128, 400, 256), (128, 256, 256)] {
+        let a = Array2::<f32>::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 11) as f32 / 11.0);
+        let b = Array2::<f32>::from_shape_fn((k, n), |(i, j)| ((i * 5 + j) % 13) as f32 / 13.0);
+        c.bench_function(&format!("product_{m}x{k}x{n}_pdmrl"), |bench| {
+            bench.iter(|| black_box(pdmrl_tensor::mat_mul(black_box(a.view()), b.view())))
+        });
+        c.bench_function(&format!("product_{m}x{k}x{n}_matrixmultiply"), |bench| {
+            bench.iter(|| black_box(black_box(&a).dot(&b)))
+        });
+        let g = Array2::<f32>::from_shape_fn((m, n), |(i, j)| ((i + j) % 7) as f32 / 7.0);
+        c.bench_function(&format!("weight_grad_{k}x{m}x{n}_pdmrl"), |bench| {
+            bench.iter(|| black_box(pdmrl_tensor::mat_mul(black_box(a.t()), g.view())))
+        });
+    }
     let y = layer.forward(x.view());
     c.bench_function("dense_backward_128x64x64", |b| {
         b.iter(|| black_box(layer.backward(x.view(), y.view(), y.view(), true)))
