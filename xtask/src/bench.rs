@@ -199,12 +199,7 @@ fn bench_config(
     }
     let agent = resolve_agent(registry, env_id, Algo::Ppo, &overrides)?;
     let trainer = resolve_trainer(trainer, &toml::Table::new())?;
-    let config = RunConfig {
-        env_id: env_id.to_string(),
-        seed,
-        trainer,
-        agent,
-    };
+    let config = RunConfig::new(env_id.to_string(), seed, trainer, agent);
     Ok(config.check(registry)?)
 }
 

@@ -195,14 +195,27 @@ fn figures(only: &[String], results: &Path) -> Result<()> {
         let runs = experiment.plan(&registry)?;
         let (summary, figures) = write_report(&experiment, &runs, results, &registry)
             .with_context(|| format!("reporting `{}`", config.display()))?;
-        let complete =
-            pdmrl_runner::experiment::complete_runs(&runs, &results.join(&experiment.name)).len();
+        let dir = results.join(&experiment.name);
+        let complete = pdmrl_runner::experiment::complete_runs(&runs, &dir).len();
+        // Stale runs (of another results version) are drawn too, and marked as such.
+        let stale = pdmrl_runner::experiment::summaries(&runs, &dir)?
+            .iter()
+            .filter(|(r, _)| r.config.results_version != pdmrl_runner::RESULTS_VERSION)
+            .count();
+        let stale_text = if stale > 0 {
+            format!(
+                ", {stale} complete but stale (of another results version than the code's {}): drawn, and marked stale",
+                pdmrl_runner::RESULTS_VERSION
+            )
+        } else {
+            String::new()
+        };
         eprintln!(
-            "{}: {complete} of {} runs complete",
+            "{}: {complete} of {} runs complete{stale_text}",
             experiment.name,
             runs.len()
         );
-        if complete == 0 {
+        if complete + stale == 0 {
             continue;
         }
         eprintln!("  table:   {}", summary.display());

@@ -23,6 +23,7 @@ use pdmrl_runner::reproduce::short_label;
 use pdmrl_runner::resolve::{RunConfig, leaves};
 use pdmrl_runner::stats;
 use pdmrl_runner::summary::Summary;
+use pdmrl_runner::version::stale_markdown;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -285,10 +286,13 @@ fn ranking(
     // Per cell: random play, and the best IQM under each metric.
     let mut cells: Vec<(String, f64, [f64; 2])> = Vec::new();
     let mut refs = References::default();
+    // The results version of every run ranked from, for the stale mark.
+    let mut versions: Vec<u32> = Vec::new();
     for experiment in experiments {
         let runs = experiment.plan(registry)?;
         let dir = results.join(&experiment.name);
         let done = summaries(&runs, &dir)?;
+        versions.extend(done.iter().map(|(r, _)| r.config.results_version));
         for env in &experiment.envs {
             let of_env = of_env(&done, env);
             let groups = evaluation_stats(&of_env, &dir)?;
@@ -396,6 +400,10 @@ fn ranking(
             r.config,
             cells.join(" | ")
         );
+    }
+    if let Some(line) = stale_markdown(versions) {
+        md.push('\n');
+        md.push_str(&line);
     }
     Ok(md)
 }
@@ -570,12 +578,58 @@ fn table(
             experiment.name
         );
     }
+    // Under the table, whether it is drawn from runs of another results version.
+    if let Some(line) = stale_markdown(done.iter().map(|(r, _)| r.config.results_version)) {
+        md.push('\n');
+        md.push_str(&line);
+    }
     Ok(md)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A study table drawn from stale runs (of another results version than the code's)
+    /// says so under its rows, naming the version; drawn from current runs, it does not.
+    #[test]
+    fn a_table_of_stale_runs_is_marked() {
+        let root = std::env::temp_dir().join(format!("pdmrl-study-stale-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let file = root.join("study_stale.toml");
+        std::fs::write(
+            &file,
+            "name = \"study_stale\"\n[env]\nid = \"CartPole-v1\"\n[algo]\nname = \"ppo\"\nnum_steps = 64\n[trainer]\nkind = [\"bp\", \"frozen\"]\n[run]\nseeds = [1]\ntotal_timesteps = 512\neval_every = 256\neval_episodes = 2\n",
+        )
+        .unwrap();
+        let results = root.join("results");
+        let r = pdmrl_runner::reproduce::reproduce(&file, &results, 2).unwrap();
+        assert_eq!(r.report.done.len(), 2, "{:?}", r.report.failed);
+        let registry = pdmrl_agents::pdmrl_envs::Registry::with_builtins();
+        let experiment = Experiment::from_file(&file).unwrap();
+        let current = table(&experiment, &registry, &results).unwrap();
+        assert_eq!(current.matches("| CartPole-v1 | `").count(), 2, "{current}");
+        assert!(!current.contains("stale"), "{current}");
+        // One of the two runs made version 1: its config.toml without the key.
+        let runs = experiment.plan(&registry).unwrap();
+        let config = results
+            .join("study_stale")
+            .join(&runs[0].id)
+            .join("config.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        let version = format!("results_version = {}\n", pdmrl_runner::RESULTS_VERSION);
+        std::fs::write(&config, text.strip_prefix(&version).unwrap()).unwrap();
+        let stale = table(&experiment, &registry, &results).unwrap();
+        assert_eq!(
+            stale,
+            format!(
+                "{current}\n_1 of 2 runs of results version 1 (current code: {}): stale until regenerated._\n",
+                pdmrl_runner::RESULTS_VERSION
+            )
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     fn errors_of(text: &str) -> String {
         blocks(Path::new("R.md"), text)

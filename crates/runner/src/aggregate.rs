@@ -753,12 +753,12 @@ mod tests {
 
     /// A planned run and its summary, for tables built from hand-made files.
     fn fake_run(id: &str, trainer: &str, seed: u64, final_eval: f64) -> (PlannedRun, Summary) {
-        let config = crate::resolve::RunConfig {
-            env_id: "CartPole-v1".into(),
+        let config = crate::resolve::RunConfig::new(
+            "CartPole-v1".into(),
             seed,
-            trainer: pdmrl_agents::TrainerConfig::new(trainer.parse().unwrap()),
-            agent: pdmrl_agents::AgentConfig::default(),
-        }
+            pdmrl_agents::TrainerConfig::new(trainer.parse().unwrap()),
+            pdmrl_agents::AgentConfig::default(),
+        )
         .check(&pdmrl_envs::Registry::with_builtins())
         .unwrap();
         let summary = Summary {

@@ -828,6 +828,8 @@ pub struct Panel {
 /// the palette's in the order of first appearance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Figure {
+    /// The title over the panels; each further line (after a `\n`) is drawn smaller
+    /// under it, such as the note of a figure drawn from stale runs.
     pub title: String,
     pub panels: Vec<Panel>,
     pub columns: usize,
@@ -872,7 +874,12 @@ impl Figure {
     /// Size of the whole image in pixels.
     pub fn size(&self) -> (u32, u32) {
         let (rows, cols) = self.grid();
-        let title_h = if self.title.is_empty() { 0 } else { 44 };
+        // 44 pixels for the title's first line, 30 for each further line.
+        let title_h = if self.title.is_empty() {
+            0
+        } else {
+            44 + 30 * (self.title.lines().count().max(1) as u32 - 1)
+        };
         (
             self.panel_size.0 * cols as u32,
             self.panel_size.1 * rows as u32 + title_h + self.legend_height(),
@@ -1139,12 +1146,22 @@ fn draw_figure<DB: DrawingBackend>(
     let area = if figure.title.is_empty() {
         root.clone()
     } else {
-        root.margin((8.0 * k) as u32, 0, 0, 0)
+        // The first line of the title large, any further line (a note such as the
+        // results version of stale runs) smaller, each under the one before.
+        let mut lines = figure.title.lines();
+        let mut area = root
+            .margin((8.0 * k) as u32, 0, 0, 0)
             .titled(
-                &figure.title,
+                lines.next().unwrap_or_default(),
                 (FONT, (21.0 * k).round()).into_font().color(&BLACK),
             )
-            .map_err(err_string)?
+            .map_err(err_string)?;
+        for line in lines {
+            area = area
+                .titled(line, (FONT, (16.0 * k).round()).into_font().color(&BLACK))
+                .map_err(err_string)?;
+        }
+        area
     };
     let area = if figure.legend {
         let (strip, rest) =

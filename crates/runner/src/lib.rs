@@ -5,7 +5,8 @@
 //! file ([`schema`]) expanded into runs and run in parallel ([`experiment`]), aggregation over seeds
 //! ([`aggregate`]), robust statistics over seeds ([`stats`]), figures ([`figures`]), and environment rollouts for parity checks
 //! ([`rollout`]), progress on a terminal or in a log ([`progress`]). The `pdmrl` binary is the command-line face of this library;
-//! `cargo xtask reproduce` drives it over `configs/`.
+//! `cargo xtask reproduce` drives it over `configs/`. Every run records the results
+//! version of the code that trained it ([`RESULTS_VERSION`], [`version`]).
 
 pub mod aggregate;
 pub mod atomic;
@@ -24,5 +25,7 @@ pub mod schema;
 pub mod stats;
 pub mod summary;
 pub mod temp_path;
+pub mod version;
 
 pub use error::RunnerError;
+pub use version::RESULTS_VERSION;

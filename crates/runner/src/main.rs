@@ -46,8 +46,10 @@ enum Command {
         seed: Option<u64>,
     },
     /// Run experiment files into RESULTS/NAME/ (resumably: complete runs are skipped,
-    /// interrupted ones resume from their checkpoint), then write each one's tables and
-    /// figures (RESULTS/NAME/summary.md, RESULTS/figures/) from every complete run found.
+    /// interrupted ones resume from their checkpoint; runs of another results version
+    /// are trained again), then write each one's tables and figures
+    /// (RESULTS/NAME/summary.md, RESULTS/figures/) from every complete run found, marking
+    /// those drawn from stale runs.
     /// `cargo xtask reproduce` does this for the project's configs/. Progress goes to
     /// stderr: a bar in a terminal, else a line per run start and end and every
     /// PDMRL_PROGRESS_EVERY seconds (default 30; 0: none between).
@@ -112,7 +114,8 @@ struct TrainArgs {
     #[arg(long, required_unless_present = "resume", conflicts_with = "resume")]
     out: Option<PathBuf>,
     /// Continue the interrupted run in this folder from its checkpoint, with its saved
-    /// config.toml (the other run options are not allowed).
+    /// config.toml (the other run options are not allowed); a run of another results
+    /// version than this code's is refused.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["env", "algo", "trainer", "seed", "total_steps", "set", "force"])]
     resume: Option<PathBuf>,
     /// Write a checkpoint every this many updates (and after the last); 0: only the last.
@@ -264,12 +267,7 @@ fn train(registry: &Registry, args: TrainArgs) -> Result<()> {
                 None => TrainerConfig::new(kind),
             };
             let agent = resolve_agent(registry, &args.env, algo, &overrides)?;
-            let config = RunConfig {
-                env_id: args.env,
-                seed: args.seed,
-                trainer,
-                agent,
-            };
+            let config = RunConfig::new(args.env, args.seed, trainer, agent);
             (config, out)
         }
         (None, None) => bail!("give --out DIR (a new run) or --resume DIR"),

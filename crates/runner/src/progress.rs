@@ -60,6 +60,18 @@ pub enum RunEvent<'a> {
         /// Its steps left untrained.
         untrained: u64,
     },
+    /// A run's folder holds it stale: of results version `version`, not the code's
+    /// ([`crate::version`]). It is replaced: by a copy of the current run from another
+    /// experiment's folder (`copied`), else by training it again from scratch (its
+    /// `Started` follows).
+    Stale {
+        /// The run's id.
+        id: &'a str,
+        /// The results version of the run found.
+        version: u32,
+        /// Whether a current copy replaced it.
+        copied: bool,
+    },
 }
 
 /// Counts of a reproduction's progress, from its [`RunEvent`]s.
@@ -102,6 +114,8 @@ impl Counts {
                 self.runs_failed += 1;
                 self.steps_abandoned += untrained;
             }
+            // Counted by what follows: `Skipped` for a copy, `Started` for a rerun.
+            RunEvent::Stale { .. } => {}
         }
     }
 
@@ -184,6 +198,20 @@ pub fn status_line(
         counts.runs_done,
         counts.steps_done(),
         rate_text(counts, total_steps, elapsed)
+    )
+}
+
+/// The line of a stale run (`RunEvent::Stale`): `quick: ppo-CartPole-v1-bp-seed1-a34280b8
+/// is of results version 1 (this code: 2): stale, trained again from scratch`.
+pub fn stale_line(name: &str, id: &str, version: u32, copied: bool) -> String {
+    let how = if copied {
+        "replaced by the current run copied from another experiment's folder"
+    } else {
+        "trained again from scratch"
+    };
+    format!(
+        "{name}: {id} is of results version {version} (this code: {}): stale, {how}",
+        crate::RESULTS_VERSION
     )
 }
 
@@ -299,6 +327,19 @@ impl Tracker {
             c.clone()
         };
         let elapsed = self.start.elapsed();
+        if let RunEvent::Stale {
+            id,
+            version,
+            copied,
+        } = event
+        {
+            let line = stale_line(&self.name, id, version, copied);
+            match &self.output {
+                Output::Bar(bar) => bar.println(line),
+                Output::Lines { .. } => eprintln!("{line}"),
+            }
+            return;
+        }
         match &self.output {
             Output::Bar(bar) => {
                 bar.set_position(counts.steps_done());
@@ -328,6 +369,7 @@ impl Tracker {
                     RunEvent::Failed { id, .. } => {
                         Some(format!("{}: failed {id}; {}", self.name, status()))
                     }
+                    RunEvent::Stale { .. } => None,
                     RunEvent::Trained { .. } => {
                         let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
                         every.filter(|e| last.elapsed() >= *e).map(|_| {

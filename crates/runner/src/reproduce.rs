@@ -9,11 +9,13 @@ use crate::atomic::{lock_exclusive, write_atomic};
 use crate::error::RunnerError;
 use crate::experiment::PlannedRun;
 use crate::experiment::{
-    Experiment, ExperimentReport, Shard, complete_runs, run_experiment, run_steps, summaries,
+    Experiment, ExperimentReport, Shard, complete_runs, run_experiment, run_steps, stale_version,
+    summaries,
 };
 use crate::figures::{Figure, Interval, Panel, PanelData, Reference, Series, save_figure};
 use crate::progress::Tracker;
 use crate::reference::{EnvReference, References};
+use crate::version::{RESULTS_VERSION, stale_markdown, stale_note};
 use pdmrl_agents::TrainerKind;
 use pdmrl_envs::Registry;
 use std::fmt::Write as _;
@@ -44,6 +46,19 @@ impl Reproduction {
             r.skipped.len(),
             r.failed.len()
         );
+        if !r.stale.is_empty() {
+            let mut versions: Vec<u32> = r.stale.iter().map(|(_, v)| *v).collect();
+            versions.sort_unstable();
+            versions.dedup();
+            let versions: Vec<String> = versions.iter().map(u32::to_string).collect();
+            let _ = writeln!(
+                text,
+                "  {} runs were stale (results version {}; this code: {}): trained again or copied, not skipped",
+                r.stale.len(),
+                versions.join(", "),
+                crate::RESULTS_VERSION
+            );
+        }
         if !r.copied.is_empty() {
             let _ = writeln!(
                 text,
@@ -113,12 +128,21 @@ pub fn reproduce_shard(
     }
     let dir = results.join(&experiment.name);
     let complete = complete_runs(&runs, &dir).len();
+    let stale: Vec<u32> = runs
+        .iter()
+        .filter_map(|r| stale_version(&dir.join(&r.id), &r.config))
+        .collect();
     let total_steps: u64 = runs.iter().map(|r| run_steps(&r.config) as u64).sum();
-    // CPU time left, from the speed of the runs already complete (if any).
+    // CPU time left, from the speed of the runs already complete (if any, stale ones
+    // too), for the runs not complete at the current results version.
     let done_before = summaries(&runs, &dir)?;
     let remaining_steps: u64 = runs
         .iter()
-        .filter(|r| !done_before.iter().any(|(d, _)| d.id == r.id))
+        .filter(|r| {
+            !done_before
+                .iter()
+                .any(|(d, _)| d.id == r.id && d.config.results_version == RESULTS_VERSION)
+        })
         .map(|r| run_steps(&r.config) as u64)
         .sum();
     let speeds: Vec<f64> = done_before
@@ -137,8 +161,22 @@ pub fn reproduce_shard(
             remaining_steps as f64 / sps / 60.0
         )
     };
+    let stale = match stale_note(stale.iter().copied()) {
+        Some(_) => {
+            let mut versions = stale.clone();
+            versions.sort_unstable();
+            versions.dedup();
+            let versions: Vec<String> = versions.iter().map(u32::to_string).collect();
+            format!(
+                ", {} stale (results version {}; this code: {RESULTS_VERSION}): trained again or copied",
+                stale.len(),
+                versions.join(", ")
+            )
+        }
+        None => String::new(),
+    };
     eprintln!(
-        "{}: {} runs ({} complete), {} environment steps in all, {} worker threads{estimate}",
+        "{}: {} runs ({} complete{stale}), {} environment steps in all, {} worker threads{estimate}",
         experiment.name,
         runs.len(),
         complete,
@@ -324,6 +362,15 @@ pub fn write_report(
         done.len(),
         all_runs.len(),
     );
+    // Runs of another results version than the code's: every table and figure says so.
+    let versions_of = |runs: &[(PlannedRun, crate::summary::Summary)]| -> Vec<u32> {
+        runs.iter().map(|(r, _)| r.config.results_version).collect()
+    };
+    let stale = stale_note(versions_of(&done));
+    if let Some(line) = stale_markdown(versions_of(&done)) {
+        md.push_str(&line);
+        md.push('\n');
+    }
     let mut csv = String::new();
     let mut refs = References::default();
     let (mut curves, mut finals, mut drops, mut late, mut depth) =
@@ -348,6 +395,11 @@ pub fn write_report(
             for line in lines {
                 let _ = writeln!(csv, "{env},{line}");
             }
+        }
+        // Under the env's tables, whether they are drawn from stale runs.
+        if let Some(line) = stale_markdown(versions_of(&runs)) {
+            md.push_str(&line);
+            md.push('\n');
         }
         // Learning curves: training episodes | greedy evaluations, per row of groups.
         let train = learning_curves(&runs, &dir, 100)?;
@@ -520,6 +572,11 @@ pub fn write_report(
             .unwrap_or(0) as u32;
         let w = w.max(8 * longest + 480);
         let lines = panels.iter().any(|p| matches!(p.data, PanelData::Lines(_)));
+        // A second title line marks a figure drawn from stale runs.
+        let title = match &stale {
+            Some(note) => format!("{title}\n{note}"),
+            None => title,
+        };
         let figure = Figure {
             title,
             panels,

@@ -7,15 +7,30 @@
 
 use crate::error::RunnerError;
 use crate::schema;
+use crate::version::{FIRST_RESULTS_VERSION, RESULTS_VERSION};
 use pdmrl_agents::{AgentConfig, AgentSpec, Algo, Check, TrainerConfig, TrainerOptions, Valid};
 use pdmrl_envs::{Registry, Space};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// The fully resolved configuration of one run, written as `config.toml`.
+///
+/// Two configs are equal (`==`) when they train the same bits: the results version
+/// included. [`RunConfig::same_run`] compares them but for the version, which is what the
+/// run id ([`crate::experiment::run_id`]) covers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
+    /// The results version of the code that trains (or trained) the run
+    /// ([`crate::RESULTS_VERSION`] for a new run): the first line of `config.toml`,
+    /// `results_version = 2`. A file without it is of version 1
+    /// ([`FIRST_RESULTS_VERSION`]), and version 1 is written without it, so the
+    /// `config.toml` of a version-1 run reads and writes back byte for byte.
+    #[serde(
+        default = "first_results_version",
+        skip_serializing_if = "is_first_results_version"
+    )]
+    pub results_version: u32,
     /// Gymnasium environment id, e.g. `CartPole-v1`.
     pub env_id: String,
     /// Run seed; every RNG of the run derives from it.
@@ -25,6 +40,14 @@ pub struct RunConfig {
     /// The algorithm (`agent.algo`) and its hyperparameters (CleanRL names), including
     /// `total_timesteps`.
     pub agent: AgentConfig,
+}
+
+fn first_results_version() -> u32 {
+    FIRST_RESULTS_VERSION
+}
+
+fn is_first_results_version(v: &u32) -> bool {
+    *v == FIRST_RESULTS_VERSION
 }
 
 /// Whether `env_id` has a continuous (`Box`) action space.
@@ -122,6 +145,38 @@ pub fn resolve_trainer(
 }
 
 impl RunConfig {
+    /// The config of a new run: of the current results version ([`RESULTS_VERSION`]).
+    pub fn new(env_id: String, seed: u64, trainer: TrainerConfig, agent: AgentConfig) -> Self {
+        RunConfig {
+            results_version: RESULTS_VERSION,
+            env_id,
+            seed,
+            trainer,
+            agent,
+        }
+    }
+
+    /// Whether `other` is the same run but perhaps for its results version: the same
+    /// run id and folder; trained by code of another version, other bits.
+    pub fn same_run(&self, other: &RunConfig) -> bool {
+        *self
+            == RunConfig {
+                results_version: self.results_version,
+                ..other.clone()
+            }
+    }
+
+    /// The config as the run id hashes it: `config.toml` without the results version (as
+    /// version-1 code wrote it), so a run keeps its id and folder when the version
+    /// changes, and a stale run is found where its successor goes.
+    pub fn identity_text(&self) -> String {
+        let unversioned = RunConfig {
+            results_version: FIRST_RESULTS_VERSION,
+            ..self.clone()
+        };
+        toml::to_string(&unversioned).unwrap_or_default()
+    }
+
     /// Checks the env id and every hyperparameter, once: the agent's and the trainer's
     /// configs together ([`AgentSpec`]). What needs a checked run
     /// ([`crate::run::build_agent`], [`crate::run::train_checked`]) takes the result and
@@ -169,6 +224,13 @@ impl CheckedRun {
     /// The config.
     pub fn config(&self) -> &RunConfig {
         &self.config
+    }
+
+    /// The same checked run with the results version `version`: a run found on disk, of
+    /// whatever version trained it (the checks do not depend on the version).
+    pub(crate) fn at_results_version(mut self, version: u32) -> Self {
+        self.config.results_version = version;
+        self
     }
 }
 

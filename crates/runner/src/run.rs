@@ -13,6 +13,7 @@ use crate::run_dir::{
 };
 use crate::summary::{FinalLayers, NormalizationStats, Summary};
 use crate::temp_path::in_progress_path;
+use crate::version::RESULTS_VERSION;
 use pdmrl_agents::{Agent, AgentError, Event};
 use pdmrl_envs::{ClipAction, Env, Registry, Space, SyncVectorEnv};
 use std::io::Write;
@@ -148,6 +149,9 @@ pub fn train_checked(
     out: &Path,
     options: &RunOptions<'_>,
 ) -> Result<RunOutcome, RunnerError> {
+    if config.results_version != RESULTS_VERSION {
+        return Err(other_version(config.results_version, out, options.resume));
+    }
     if is_complete(out) && !options.force {
         return Err(RunnerError::RunExists(out.to_path_buf()));
     }
@@ -168,6 +172,23 @@ pub fn train_checked(
         return Ok(RunOutcome::Stopped { updates });
     }
     session.finish(config)
+}
+
+/// The error for a config of results version `version`, not this code's: this code
+/// trains only [`RESULTS_VERSION`] (its numerics would give a run of `version` other bits
+/// than its config says). `resume`: the config is that of the interrupted run in `out`.
+fn other_version(version: u32, out: &Path, resume: bool) -> RunnerError {
+    if resume {
+        RunnerError::Input(format!(
+            "`{}` holds a run of results version {version}, and this code trains results version {RESULTS_VERSION}: its numerics differ, so continuing the run would mix two versions in one run; start it again from scratch (`pdmrl reproduce` does so for a run of an experiment; for a single run, `pdmrl train --force --out {}` with its settings, which removes its files), or continue it with the code of version {version}",
+            out.display(),
+            out.display()
+        ))
+    } else {
+        RunnerError::Input(format!(
+            "the config is of results version {version}, and this code trains results version {RESULTS_VERSION} only: the run would not be what its config.toml says; train the config at version {RESULTS_VERSION} (`RunConfig::new`)"
+        ))
+    }
 }
 
 /// What a run keeps track of for its summary between checkpoints.
@@ -238,6 +259,9 @@ impl<'a> Session<'a> {
     ) -> Result<Self, RunnerError> {
         let config_path = out.join("config.toml");
         let saved = read_run_config(out)?;
+        if saved.results_version != config.results_version && saved.same_run(config) {
+            return Err(other_version(saved.results_version, out, true));
+        }
         if &saved != config {
             return Err(RunnerError::Input(format!(
                 "`{}` differs from the config of this run; resume with the saved config (pdmrl train --resume {})",
@@ -336,6 +360,28 @@ impl<'a> Session<'a> {
                 }
             )));
         }
+        // What the folder held, for run.log: a run of another results version (stale),
+        // of another config, or leftovers.
+        let replaced = (!entries.is_empty()).then(|| {
+            let what = if is_complete(out) {
+                "a complete run"
+            } else {
+                "an incomplete run"
+            };
+            match read_run_config(out) {
+                Ok(old)
+                    if old.same_run(config) && old.results_version != config.results_version =>
+                {
+                    format!(
+                        "{what} of results version {} (stale: this code's is {})",
+                        old.results_version, config.results_version
+                    )
+                }
+                Ok(old) if &old == config => format!("{what} of the same config"),
+                Ok(_) => format!("{what} of another config"),
+                Err(_) => format!("files of an earlier run ({})", entries.join(", ")),
+            }
+        });
         // The summary first: from here on the folder does not look complete. Then the
         // files of an earlier run, so none is left beside this run's config.
         for name in [
@@ -354,12 +400,14 @@ impl<'a> Session<'a> {
         let files = RunFiles::open(out, None)?;
         let log = RunLog::open(out, true);
         log.line(&format!(
-            "started: {} on {}, trainer {}, seed {}, {} steps",
+            "started: {} on {}, trainer {}, seed {}, {} steps, results version {}{}",
             config.agent.algo,
             config.env_id,
             config.trainer.kind(),
             config.seed,
-            config.planned_steps()
+            config.planned_steps(),
+            config.results_version,
+            replaced.map_or(String::new(), |r| format!("; replaces {r}"))
         ));
         Ok(Session {
             agent,

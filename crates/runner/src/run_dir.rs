@@ -171,6 +171,30 @@ pub(crate) fn remove_file_if_exists(path: &Path) -> Result<(), RunnerError> {
     }
 }
 
+/// Removes the files of a run from its folder, `summary.json` first (from then on the
+/// folder does not look complete), then its checkpoints and action log (so that no
+/// checkpoint of the old run is left to resume), its CSV files (done or in progress) and
+/// `run.log`; the lock stays.
+///
+/// # Errors
+/// [`RunnerError::Io`] naming what cannot be removed.
+pub(crate) fn remove_run_files(dir: &Path) -> Result<(), RunnerError> {
+    remove_file_if_exists(&dir.join("summary.json"))?;
+    for d in [CHECKPOINT, CHECKPOINT_OLD, CHECKPOINT_NEW] {
+        remove_dir_if_exists(&dir.join(d))?;
+    }
+    remove_file_if_exists(&dir.join("actions.bin"))?;
+    for name in ["metrics.csv", "updates.csv", "eval.csv"] {
+        let path = dir.join(name);
+        remove_file_if_exists(&in_progress_path(&path))?;
+        remove_file_if_exists(&path)?;
+    }
+    for name in ["run.log", "config.toml"] {
+        remove_file_if_exists(&dir.join(name))?;
+    }
+    Ok(())
+}
+
 /// An append-mode file, truncated to `len` bytes (0 for a fresh one).
 fn open_truncated(path: &Path, len: u64) -> Result<std::fs::File, RunnerError> {
     let mut f = std::fs::OpenOptions::new()

@@ -583,3 +583,58 @@ fn env_rollout_replays_minatar_episodes_from_a_seed() {
         assert_fails_with(&pdmrl(&full), &[needle]);
     }
 }
+
+/// `pdmrl train --resume` of an interrupted run of another results version (its
+/// `config.toml` without the key: version 1) refuses, naming both versions and what to
+/// do, and leaves the folder as it was.
+#[test]
+fn resume_refuses_a_run_of_another_results_version() {
+    let d = tmp("old-version");
+    let p = d.path().to_str().unwrap();
+    let first = pdmrl(&[
+        "train",
+        "--env",
+        "CartPole-v1",
+        "--total-steps",
+        "1024",
+        "--set",
+        "run.eval_every=0",
+        "--out",
+        p,
+    ]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let config_path = d.path().join("config.toml");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    let version = format!("results_version = {}\n", pdmrl_runner::RESULTS_VERSION);
+    let old = config
+        .strip_prefix(&version)
+        .expect("the version comes first");
+    std::fs::write(&config_path, old).unwrap();
+    // Interrupted after its last checkpoint: no summary, the CSV files in progress.
+    std::fs::remove_file(d.path().join("summary.json")).unwrap();
+    for f in ["metrics.csv", "updates.csv", "eval.csv"] {
+        let from = d.path().join(f);
+        std::fs::rename(&from, d.path().join(format!("{f}.tmp"))).unwrap();
+    }
+    let out = pdmrl(&["train", "--resume", p]);
+    let current = format!(
+        "this code trains results version {}",
+        pdmrl_runner::RESULTS_VERSION
+    );
+    assert_fails_with(
+        &out,
+        &[
+            "holds a run of results version 1",
+            &current,
+            "start it again from scratch",
+            "--force",
+        ],
+    );
+    assert_eq!(std::fs::read_to_string(&config_path).unwrap(), old);
+    assert!(!d.path().join("summary.json").exists());
+    assert!(d.path().join("metrics.csv.tmp").is_file());
+}

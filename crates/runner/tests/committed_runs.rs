@@ -1,6 +1,7 @@
 //! Every committed run's `config.toml` still resolves to the run id its folder is named
 //! by: new options, left out of the serialized config at their defaults, change no old
-//! run's id (so `cargo xtask figures` and `reproduce` still find every committed run).
+//! run's id (so `cargo xtask figures` and `reproduce` still find every committed run), and
+//! neither does the results version (version 1, written before the key existed, has none).
 
 use pdmrl_runner::experiment::run_id;
 use pdmrl_runner::resolve::RunConfig;
@@ -11,6 +12,7 @@ fn every_committed_run_keeps_its_id() {
     let results = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../results");
     let mut checked = 0;
     let mut wrong = Vec::new();
+    let mut versions = std::collections::BTreeMap::new();
     for experiment in std::fs::read_dir(&results).unwrap().flatten() {
         let Ok(runs) = std::fs::read_dir(experiment.path()) else {
             continue;
@@ -30,6 +32,14 @@ fn every_committed_run_keeps_its_id() {
             if toml::to_string(&parsed).unwrap() != text {
                 wrong.push(format!("{name}: config.toml serialises differently"));
             }
+            // Of a version this code knows: version 1 (no key) or a later one it wrote.
+            let version = parsed.results_version;
+            if !(1..=pdmrl_runner::RESULTS_VERSION).contains(&version)
+                || (version == 1) == text.contains("results_version")
+            {
+                wrong.push(format!("{name}: results version {version}"));
+            }
+            *versions.entry(version).or_insert(0usize) += 1;
             checked += 1;
         }
     }
@@ -44,6 +54,7 @@ fn every_committed_run_keeps_its_id() {
         wrong.len(),
         wrong.join("\n")
     );
+    eprintln!("committed runs by results version: {versions:?}");
 }
 
 /// Each option added after runs were committed is absent from a serialized config at its
@@ -55,6 +66,7 @@ fn new_options_are_left_out_at_their_defaults() {
         TrainerConfig, TrainerKind,
     };
     let base = RunConfig {
+        results_version: pdmrl_runner::RESULTS_VERSION,
         env_id: "CartPole-v1".into(),
         seed: 1,
         trainer: TrainerConfig::new(TrainerKind::Pdm),
@@ -101,6 +113,7 @@ fn new_options_are_left_out_at_their_defaults() {
 fn an_unread_trainer_option_off_its_default_is_refused() {
     use pdmrl_agents::{AgentConfig, TrainerConfig, TrainerKind};
     let bp = RunConfig {
+        results_version: pdmrl_runner::RESULTS_VERSION,
         env_id: "CartPole-v1".into(),
         seed: 1,
         trainer: TrainerConfig::new(TrainerKind::Bp),

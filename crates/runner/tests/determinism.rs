@@ -10,6 +10,7 @@ use std::path::Path;
 
 fn small(kind: TrainerKind, seed: u64) -> RunConfig {
     RunConfig {
+        results_version: pdmrl_runner::RESULTS_VERSION,
         env_id: "CartPole-v1".into(),
         seed,
         trainer: pdmrl_agents::TrainerConfig::new(kind),

@@ -2,7 +2,7 @@
 //! complete runs and the steps a resumed run took before move the bar, not the rate.
 
 use pdmrl_runner::progress::{
-    Counts, RunEvent, human_duration, parse_every, rate_and_eta, rate_text, status_line,
+    Counts, RunEvent, human_duration, parse_every, rate_and_eta, rate_text, stale_line, status_line,
 };
 use std::time::Duration;
 
@@ -100,4 +100,29 @@ fn durations_and_the_progress_interval() {
             "{e}"
         );
     }
+}
+
+/// A stale run is announced by its own line, naming its version and the code's, and how it
+/// is replaced; it counts as nothing by itself (its `Skipped` or `Started` does).
+#[test]
+fn a_stale_run_has_its_line_and_changes_no_count() {
+    let v = pdmrl_runner::RESULTS_VERSION;
+    assert_eq!(
+        stale_line("quick", "ppo-x", 1, false),
+        format!(
+            "quick: ppo-x is of results version 1 (this code: {v}): stale, trained again from scratch"
+        )
+    );
+    assert!(
+        stale_line("quick", "ppo-x", 1, true).ends_with(
+            "stale, replaced by the current run copied from another experiment's folder"
+        )
+    );
+    let mut c = Counts::default();
+    c.record(&RunEvent::Stale {
+        id: "ppo-x",
+        version: 1,
+        copied: false,
+    });
+    assert_eq!(c, Counts::default());
 }

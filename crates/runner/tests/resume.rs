@@ -106,6 +106,7 @@ fn assert_resume_is_exact(config: &RunConfig, k: usize, every: usize) {
 
 fn config(env_id: &str, kind: TrainerKind, agent: AgentConfig) -> RunConfig {
     RunConfig {
+        results_version: pdmrl_runner::RESULTS_VERSION,
         env_id: env_id.into(),
         seed: 11,
         trainer: TrainerConfig::new(kind),
@@ -218,6 +219,7 @@ fn a_failed_run_keeps_its_metrics_and_last_good_checkpoint() {
         )
         .unwrap();
     let c = RunConfig {
+        results_version: pdmrl_runner::RESULTS_VERSION,
         env_id: "Exploding-v0".into(),
         seed: 1,
         trainer: TrainerConfig::default(),

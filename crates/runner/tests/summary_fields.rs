@@ -36,6 +36,7 @@ fn normalisation_statistics_are_in_the_summary() {
         ..AgentConfig::defaults(Algo::Ppo, "Pendulum-v1", true)
     };
     let config = RunConfig {
+        results_version: pdmrl_runner::RESULTS_VERSION,
         env_id: "Pendulum-v1".into(),
         seed: 3,
         trainer: TrainerConfig::new(TrainerKind::Pdm),
@@ -70,6 +71,7 @@ fn normalisation_statistics_are_in_the_summary() {
 #[test]
 fn no_normalisation_no_key() {
     let config = RunConfig {
+        results_version: pdmrl_runner::RESULTS_VERSION,
         env_id: "CartPole-v1".into(),
         seed: 3,
         trainer: TrainerConfig::new(TrainerKind::Bp),

@@ -18,7 +18,7 @@ mod plan;
 
 pub use execute::{
     ExperimentReport, complete_runs, copy_from_siblings, is_resumable, is_up_to_date,
-    run_experiment, run_steps, summaries,
+    run_experiment, run_steps, stale_version, summaries,
 };
 pub use file::{Budget, Experiment};
 pub use plan::{PlannedRun, Shard, run_id};

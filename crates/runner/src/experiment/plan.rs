@@ -247,16 +247,16 @@ impl Experiment {
                     .is_some_and(|o| !kind.uses_option(o))
             });
             for &seed in &self.seeds {
-                let config = RunConfig {
-                    env_id: env.to_string(),
+                let config = RunConfig::new(
+                    env.to_string(),
                     seed,
-                    trainer: TrainerOptions {
+                    TrainerOptions {
                         kind,
                         ..base_trainer
                     }
                     .config(),
-                    agent: agent.clone(),
-                };
+                    agent.clone(),
+                );
                 let config = config
                     .check(registry)
                     .map_err(|e| self.check_error(&e, env, algo, point, kind))?;
@@ -506,9 +506,11 @@ fn sweep_points(sweep: &BTreeMap<String, Vec<toml::Value>>) -> Vec<Vec<(String, 
 }
 
 /// The folder name of a run: `<algo>-<env>-<trainer>-seed<seed>-<hash>`, the hash being
-/// the low 32 bits of FNV-1a over its resolved `config.toml`, in hex.
+/// the low 32 bits of FNV-1a over its resolved `config.toml` without the results version
+/// ([`RunConfig::identity_text`]), in hex: a run of another results version (stale) has
+/// the id of the current one, in the same folder.
 pub fn run_id(config: &RunConfig) -> String {
-    let text = toml::to_string(config).unwrap_or_default();
+    let text = config.identity_text();
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in text.as_bytes() {
         h ^= u64::from(b);
