@@ -6,12 +6,15 @@ orthogonal init), no logging, no evaluation: the measurement is env steps per se
 training. Prints one JSON object on stdout:
 
     {"env": ..., "threads": ..., "steps": ..., "seconds": ..., "steps_per_second": ...,
-     "update_seconds": ..., "iterations": ..., "torch": ..., "gymnasium": ...}
+     "cpu_seconds": ..., "steps_per_cpu_second": ..., "update_seconds": ...,
+     "iterations": ..., "torch": ..., "gymnasium": ...}
 
-Needs `torch` and `gymnasium` (0.29.1, the version the reference figures of issue 8 used):
+(`cpu_seconds`: process CPU time, `time.process_time()`, all threads.)
 
-    python3 -m venv ~/.venvs/pdmrl-bench
-    ~/.venvs/pdmrl-bench/bin/pip install torch gymnasium==0.29.1
+Needs `torch` and `gymnasium` (0.29.1, the version the reference figures of issue 8 used);
+one venv serves this and the JAX side (`ppo_jax.py`):
+
+    python3 -m venv ~/.venvs/pdmrl-bench && ~/.venvs/pdmrl-bench/bin/pip install -r xtask/python/requirements-jax.txt
     PDMRL_BENCH_PYTHON=~/.venvs/pdmrl-bench/bin/python cargo xtask bench
 
 Never a build or test dependency of pdmrl.
@@ -123,7 +126,7 @@ def train(env_id, total_timesteps, seed):
     next_obs = torch.Tensor(next_obs)
     next_done = torch.zeros(n)
     update_seconds = 0.0
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for it in range(1, iterations + 1):
         opt.param_groups[0]["lr"] = (1.0 - (it - 1.0) / iterations) * h["learning_rate"]
         for step in range(t):
@@ -178,9 +181,11 @@ def train(env_id, total_timesteps, seed):
                 opt.step()
         update_seconds += time.perf_counter() - u0
     seconds = time.perf_counter() - start
+    cpu_seconds = time.process_time() - cpu_start
     envs.close()
     steps = iterations * batch
     return dict(steps=steps, seconds=seconds, steps_per_second=steps / seconds,
+                cpu_seconds=cpu_seconds, steps_per_cpu_second=steps / cpu_seconds,
                 update_seconds=update_seconds, iterations=iterations)
 
 

@@ -101,13 +101,16 @@ struct Operands {
 }
 
 impl Operands {
-    /// `a[i, p]`.
+    /// A pointer to `a[i, p]`.
     ///
     /// # Safety
-    /// `i < m`, `p < k` of the view the operands came from.
+    /// `i < m`, `p <= k` of the view the operands came from (`p = k`: one past a row,
+    /// never read).
     #[inline(always)]
-    unsafe fn a(&self, i: usize, p: usize) -> f32 {
-        unsafe { *self.a.offset(i as isize * self.rsa + p as isize * self.csa) }
+    unsafe fn a_ptr(&self, i: usize, p: usize) -> *const f32 {
+        self.a
+            .wrapping_offset((i as isize).wrapping_mul(self.rsa))
+            .wrapping_offset((p as isize).wrapping_mul(self.csa))
     }
 
     /// A pointer to `b[p, j]`.
@@ -116,18 +119,23 @@ impl Operands {
     /// `p < k`, `j < n` of the view the operands came from.
     #[inline(always)]
     unsafe fn b(&self, p: usize, j: usize) -> *const f32 {
-        unsafe { self.b.offset(p as isize * self.rsb + j as isize) }
+        self.b
+            .wrapping_offset((p as isize).wrapping_mul(self.rsb))
+            .wrapping_add(j)
     }
 
     /// `c_ij` as one chain of `f32::mul_add` over `p` in order, from `+0`.
     ///
     /// # Safety
-    /// As [`Operands::a`] and [`Operands::b`].
+    /// As [`Operands::a_ptr`] and [`Operands::b`].
     #[inline(always)]
     unsafe fn chain(&self, i: usize, j: usize) -> f32 {
+        let (mut a, mut b) = unsafe { (self.a_ptr(i, 0), self.b(0, j)) };
         let mut acc = 0.0f32;
-        for p in 0..self.k {
-            acc = unsafe { self.a(i, p).mul_add(*self.b(p, j), acc) };
+        for _ in 0..self.k {
+            acc = unsafe { (*a).mul_add(*b, acc) };
+            a = a.wrapping_offset(self.csa);
+            b = b.wrapping_offset(self.rsb);
         }
         acc
     }
@@ -230,27 +238,35 @@ mod avx2 {
                     *c = if partial {
                         unsafe { _mm256_maskload_ps(src, mask) }
                     } else {
-                        unsafe { _mm256_loadu_ps(src.add(8 * v)) }
+                        unsafe { _mm256_loadu_ps(src.wrapping_add(8 * v)) }
                     };
                 }
             }
         }
-        for p in ks {
-            let bp = unsafe { op.b(p, j) };
+        // Pointers walked with wrapping offsets: no index arithmetic (nor its overflow
+        // checks, in profiles that keep them) in the loop.
+        let mut a_at = [std::ptr::null::<f32>(); R];
+        for (r, at) in a_at.iter_mut().enumerate() {
+            *at = unsafe { op.a_ptr(i + r, ks.start) };
+        }
+        let mut bp = unsafe { op.b(ks.start, j) };
+        for _ in ks {
             let mut bv = [_mm256_setzero_ps(); 2];
             for (v, b) in bv.iter_mut().enumerate().take(vectors) {
                 *b = if partial {
                     unsafe { _mm256_maskload_ps(bp, mask) }
                 } else {
-                    unsafe { _mm256_loadu_ps(bp.add(8 * v)) }
+                    unsafe { _mm256_loadu_ps(bp.wrapping_add(8 * v)) }
                 };
             }
-            for (r, row) in acc.iter_mut().enumerate() {
-                let a = _mm256_set1_ps(unsafe { op.a(i + r, p) });
+            for (row, at) in acc.iter_mut().zip(a_at.iter_mut()) {
+                let a = _mm256_set1_ps(unsafe { **at });
+                *at = at.wrapping_offset(op.csa);
                 for (c, b) in row.iter_mut().zip(&bv).take(vectors) {
                     *c = _mm256_fmadd_ps(a, *b, *c);
                 }
             }
+            bp = bp.wrapping_offset(op.rsb);
         }
         for (r, row) in acc.iter().enumerate() {
             let dst = &mut out[(i + r) * n + j..(i + r) * n + j + width];
@@ -260,7 +276,7 @@ mod avx2 {
                 dst.copy_from_slice(&lanes[..width]);
             } else {
                 for (v, c) in row.iter().enumerate().take(vectors) {
-                    unsafe { _mm256_storeu_ps(dst.as_mut_ptr().add(8 * v), *c) };
+                    unsafe { _mm256_storeu_ps(dst.as_mut_ptr().wrapping_add(8 * v), *c) };
                 }
             }
         }
