@@ -117,6 +117,7 @@ fn available(configs_dir: &Path) -> Vec<String> {
 }
 
 fn main() {
+    pdmrl_runner::allocator::keep_freed_memory();
     // Errors are printed with their causes, without a backtrace (RUST_BACKTRACE is for bugs).
     if let Err(e) = run() {
         eprintln!("error: {e:#}");

@@ -9,6 +9,7 @@
 //! version of the code that trained it ([`RESULTS_VERSION`], [`version`]).
 
 pub mod aggregate;
+pub mod allocator;
 pub mod atomic;
 pub mod error;
 pub mod evaluate;

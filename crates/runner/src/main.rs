@@ -183,6 +183,7 @@ struct RolloutArgs {
 }
 
 fn main() {
+    pdmrl_runner::allocator::keep_freed_memory();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
