@@ -107,6 +107,21 @@ impl<A: NdFloat> LocalRule<A> for Pdm {
             }
         }
     }
+
+    /// With `pairs = "all"`, [`pdm_loss`] without its gradient (the Laplacian product and
+    /// the passes over `[B, B]` that feed it); sampled pairs compute it (their gradient is
+    /// cheap) and draw from the RNG as [`LocalRule::loss_and_grad`] does.
+    fn loss_only(
+        &mut self,
+        input: ArrayView2<A>,
+        output: ArrayView2<A>,
+        guidance: Option<ArrayView1<A>>,
+    ) -> Result<LocalLoss<A>, LocalLossError> {
+        match self.options.pairs {
+            Pairs::All => pdm_loss_with(input, output, guidance, &self.options, false),
+            Pairs::Sampled { .. } => self.loss_and_grad(input, output, guidance),
+        }
+    }
 }
 
 /// Draws `k` partners `j != i` for every row `i` of a batch of `b` rows, without
@@ -242,6 +257,18 @@ pub fn pdm_loss<A: NdFloat>(
     g: Option<ArrayView1<A>>,
     options: &PdmOptions,
 ) -> Result<LocalLoss<A>, LocalLossError> {
+    pdm_loss_with(x, h, g, options, true)
+}
+
+/// [`pdm_loss`], with the gradient only if `with_grad` (else `grad_output` is `[0, 0]`;
+/// the loss and the mean distance are the same bits).
+fn pdm_loss_with<A: NdFloat>(
+    x: ArrayView2<A>,
+    h: ArrayView2<A>,
+    g: Option<ArrayView1<A>>,
+    options: &PdmOptions,
+    with_grad: bool,
+) -> Result<LocalLoss<A>, LocalLossError> {
     let b = check_batch(x, h, g)?;
     let eps: A = cast(options.eps);
     let pairs: A = cast((b * (b - 1) / 2) as f64);
@@ -324,6 +351,14 @@ pub fn pdm_loss<A: NdFloat>(
             stress(kind, &n, &t, A::one() + A::one(), pairs, g)
         }
     };
+
+    if !with_grad {
+        return Ok(LocalLoss {
+            loss,
+            grad_output: Array2::zeros((0, 0)),
+            mean_output_distance,
+        });
+    }
 
     // dL/dn per pair is in `r`. Then through the normaliser to dL/dd (stored in `r`).
     let g = r.as_slice_mut().expect("owned, standard layout");

@@ -70,4 +70,20 @@ pub trait LocalRule<A: NdFloat = f32>: Send + Sync {
         output: ArrayView2<A>,
         guidance: Option<ArrayView1<A>>,
     ) -> Result<LocalLoss<A>, LocalLossError>;
+
+    /// [`LocalRule::loss_and_grad`] for measuring a layer that is not stepped: the same
+    /// `loss` and `mean_output_distance` (bit for bit) and the same draws from the rule's
+    /// RNG, but `grad_output` may be left empty (`[0, 0]`) to save its cost. The default
+    /// computes the gradient anyway.
+    ///
+    /// # Errors
+    /// As [`LocalRule::loss_and_grad`].
+    fn loss_only(
+        &mut self,
+        input: ArrayView2<A>,
+        output: ArrayView2<A>,
+        guidance: Option<ArrayView1<A>>,
+    ) -> Result<LocalLoss<A>, LocalLossError> {
+        self.loss_and_grad(input, output, guidance)
+    }
 }

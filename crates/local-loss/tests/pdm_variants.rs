@@ -405,3 +405,58 @@ fn descent_lowers_every_variant() {
         assert!(last < 0.9 * first, "{loss}: {first} -> {last}");
     }
 }
+
+/// `loss_only` (what a measured, not trained, layer calls) gives `loss_and_grad`'s loss and
+/// mean distance bit for bit for every loss, normaliser, metric and guidance, with all
+/// pairs (where it skips the gradient) and sampled pairs (same RNG draws after it; not
+/// with strain, which needs every pair).
+#[test]
+fn loss_only_equals_loss_and_grad() {
+    let x = random(12, 5, 1).mapv(|v| v as f32);
+    let h = random(12, 7, 2).mapv(|v| v as f32);
+    let g = Array1::from_shape_fn(12, |i| (i as f32 * 0.37).sin());
+    let bits =
+        |l: &pdmrl_local_loss::LocalLoss<f32>| (l.loss.to_bits(), l.mean_output_distance.to_bits());
+    let mut checked = 0;
+    for loss in [
+        MdsLoss::SquaredError,
+        MdsLoss::Sammon,
+        MdsLoss::Kruskal,
+        MdsLoss::Strain,
+    ] {
+        for normalize in [Normalize::Mean, Normalize::Max, Normalize::None] {
+            for metric in [Metric::Euclidean, Metric::SquaredEuclidean] {
+                for (weight, guidance) in [(0.0, None), (0.3, Some(g.view()))] {
+                    for pairs in [Pairs::All, Pairs::Sampled { k: 4 }] {
+                        if loss == MdsLoss::Strain && pairs != Pairs::All {
+                            continue; // strain needs every pair (refused otherwise)
+                        }
+                        let options = PdmOptions {
+                            pairs,
+                            ..opts(loss, normalize, metric, weight)
+                        };
+                        let mut a = Pdm::with_seed(options.clone(), 9).unwrap();
+                        let mut b = Pdm::with_seed(options, 9).unwrap();
+                        let full = a.loss_and_grad(x.view(), h.view(), guidance).unwrap();
+                        let only = b.loss_only(x.view(), h.view(), guidance).unwrap();
+                        assert_eq!(
+                            bits(&full),
+                            bits(&only),
+                            "{loss:?} {normalize:?} {metric:?} {weight} {pairs:?}"
+                        );
+                        assert!(full.loss.is_finite() && full.grad_output.dim() == (12, 7));
+                        if pairs == Pairs::All {
+                            assert_eq!(only.grad_output.dim(), (0, 0), "the gradient is skipped");
+                        }
+                        // The RNGs are in step: the next calls agree too.
+                        let next_a = a.loss_and_grad(x.view(), h.view(), guidance).unwrap();
+                        let next_b = b.loss_and_grad(x.view(), h.view(), guidance).unwrap();
+                        assert_eq!(bits(&next_a), bits(&next_b));
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 84);
+}

@@ -209,7 +209,12 @@ pub(super) fn local_forward(
                 .and_then(|t| t.local.fast.as_ref())
                 .map(|f| f[l].forward(x.view()));
             let seen = fast_out.as_ref().unwrap_or(&h);
-            let out = rule.loss_and_grad(target_input, seen.view(), guidance)?;
+            // A layer that is only measured needs no gradient.
+            let out = if training.is_some() {
+                rule.loss_and_grad(target_input, seen.view(), guidance)?
+            } else {
+                rule.loss_only(target_input, seen.view(), guidance)?
+            };
             let activation = net.hidden[l].activation;
             let saturated = saturated_fraction(seen.view(), activation);
             if let Some(t) = training.as_mut() {
