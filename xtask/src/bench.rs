@@ -456,13 +456,11 @@ fn find_python(args: &Args) -> Result<Python> {
         .and_then(|torch| probe(&path, "jax, flax, optax, gymnax").map(|jax| (torch, jax)));
     match probes {
         Ok((torch, jax)) => {
-            if explicit && torch.is_err() && jax.is_err() {
+            if let (true, Err(t), Err(j)) = (explicit, &torch, &jax) {
                 bail!(
-                    "`{}` ({from}) has neither the PyTorch side's packages ({}) nor the JAX \
-                     side's ({}); install them ({setup}) or pass --no-python",
-                    path.display(),
-                    torch.unwrap_err(),
-                    jax.unwrap_err()
+                    "`{}` ({from}) has neither the PyTorch side's packages ({t}) nor the JAX \
+                     side's ({j}); install them ({setup}) or pass --no-python",
+                    path.display()
                 );
             }
             let why = |r: std::result::Result<(), String>, what: &str| {

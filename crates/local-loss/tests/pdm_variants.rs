@@ -435,7 +435,7 @@ fn loss_only_equals_loss_and_grad() {
                             pairs,
                             ..opts(loss, normalize, metric, weight)
                         };
-                        let mut a = Pdm::with_seed(options.clone(), 9).unwrap();
+                        let mut a = Pdm::with_seed(options, 9).unwrap();
                         let mut b = Pdm::with_seed(options, 9).unwrap();
                         let full = a.loss_and_grad(x.view(), h.view(), guidance).unwrap();
                         let only = b.loss_only(x.view(), h.view(), guidance).unwrap();

@@ -12,6 +12,7 @@ use std::path::Path;
 
 fn config(env_id: &str, kind: TrainerKind, total_timesteps: usize, hidden: usize) -> RunConfig {
     RunConfig {
+        results_version: pdmrl_runner::RESULTS_VERSION,
         env_id: env_id.into(),
         seed: 3,
         trainer: pdmrl_agents::TrainerConfig::new(kind),
