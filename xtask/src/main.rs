@@ -119,7 +119,8 @@ fn available(configs_dir: &Path) -> Vec<String> {
 fn main() {
     pdmrl_runner::allocator::keep_freed_memory();
     // Errors are printed with their causes, without a backtrace (RUST_BACKTRACE is for bugs).
-    if let Err(e) = run() {
+    let simd = pdmrl_tensor::simd::init_from_env();
+    if let Err(e) = simd.map_err(anyhow::Error::from).and_then(|_| run()) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

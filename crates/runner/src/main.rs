@@ -192,7 +192,11 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    if let Err(e) = run(Cli::parse()) {
+    let simd = pdmrl_tensor::simd::init_from_env();
+    if let Err(e) = simd
+        .map_err(anyhow::Error::from)
+        .and_then(|_| run(Cli::parse()))
+    {
         // A closed pipe (`pdmrl env list | head -1`) is not an error of ours.
         let broken_pipe = e.chain().any(|c| {
             c.downcast_ref::<std::io::Error>()

@@ -59,6 +59,31 @@ fn unknown_env_id_lists_known_ids() {
     assert_fails_with(&out, &["unknown environment id `Nope-v0`", "CartPole-v1"]);
 }
 
+/// A bad `PDMRL_SIMD` is a clear error naming the variable and the paths, before any
+/// work; a good one runs.
+#[test]
+fn bad_vector_path_in_the_environment() {
+    let d = tmp("simd");
+    let run = |value: &str| {
+        Command::new(env!("CARGO_BIN_EXE_pdmrl"))
+            .args(["train", "--total-steps", "512", "--out"])
+            .arg(d.path().join(value))
+            .env("RUST_LOG", "warn")
+            .env("PDMRL_SIMD", value)
+            .output()
+            .expect("run pdmrl")
+    };
+    let out = run("avx512");
+    assert_fails_with(&out, &["PDMRL_SIMD", "avx512", "portable, avx2"]);
+    assert!(!d.path().join("avx512").exists(), "nothing written");
+    let out = run("portable");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn unknown_algo_and_trainer() {
     let d = tmp("unknown-algo");

@@ -3,8 +3,9 @@
 //!
 //! Every element is one chain of fused multiply-adds over `k` in order, from `+0`:
 //! `c_ij = fma(a_i,k-1, b_k-1,j, ... fma(a_i1, b_1j, fma(a_i0, b_0j, 0)))`. The AVX2 path
-//! computes tiles of 6 rows by 16 (or 8, or the last 1–7) columns in registers, the portable path one element at a
-//! time with `f32::mul_add`; both give the same bits (tests force each path). Generic code
+//! computes tiles of 6 rows by 16 (or 8, or the last 1–7) columns in registers, the
+//! portable path one element at a time with `f32::mul_add`; both give the same bits
+//! (tests force each path). Generic code
 //! calls [`mat_mul`] / [`mat_mul_into`], which take this path for `f32` and ndarray's
 //! `dot` for other float types (the `f64` gradient checks).
 //!

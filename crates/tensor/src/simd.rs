@@ -12,7 +12,8 @@
 //! is not tested is not a guarantee.
 //!
 //! Forcing: [`force`] in code, or the environment variable `PDMRL_SIMD=portable|avx2`
-//! (read once, at the first kernel call that dispatches).
+//! (read once: by [`init_from_env`], which the `pdmrl` binary and `cargo xtask` call at
+//! start, else at the first kernel call that dispatches).
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -68,21 +69,35 @@ pub fn active() -> SimdPath {
 
 #[cold]
 fn decide() -> SimdPath {
+    init_from_env().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Decides the path now from `PDMRL_SIMD` (else [`detected`]) and returns it. A binary
+/// calls it first thing, so that a bad value is a clear error rather than a panic at the
+/// first kernel call; without the call, the first kernel call decides.
+///
+/// # Errors
+/// [`TensorError::Unsupported`] naming the variable if it holds an unknown path or one
+/// this CPU lacks.
+pub fn init_from_env() -> Result<SimdPath, TensorError> {
     let path = match std::env::var("PDMRL_SIMD") {
         Ok(name) => {
-            let path: SimdPath = name
-                .parse()
-                .unwrap_or_else(|e| panic!("environment variable PDMRL_SIMD: {e}"));
-            assert!(
-                supported(path),
-                "environment variable PDMRL_SIMD={name}: this CPU has no {name} path"
-            );
+            let path: SimdPath = name.parse().map_err(|e: crate::UnknownName| {
+                TensorError::Unsupported(format!("environment variable PDMRL_SIMD: {e}"))
+            })?;
+            if !supported(path) {
+                return Err(TensorError::Unsupported(format!(
+                    "environment variable PDMRL_SIMD={name}: this CPU has no `{name}` path \
+                     (detected: `{}`)",
+                    detected()
+                )));
+            }
             path
         }
         Err(_) => detected(),
     };
     store(path);
-    path
+    Ok(path)
 }
 
 fn store(path: SimdPath) {
