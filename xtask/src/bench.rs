@@ -628,7 +628,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
             configs.push((env, trainer, config));
         }
     }
-    let jax_configs = [1, 2].map(|seed| {
+    let jax_config = |seed| {
         bench_config(
             &registry,
             "CartPole-v1",
@@ -636,12 +636,9 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
             args.jax_steps,
             seed,
         )
-    });
-    let [jax_one, jax_two] = jax_configs;
-    let (jax_one, jax_two) = (
-        jax_one.with_context(|| format!("--jax-steps {}", args.jax_steps))?,
-        jax_two?,
-    );
+        .with_context(|| format!("--jax-steps {}", args.jax_steps))
+    };
+    let (jax_one, jax_two) = (jax_config(1)?, jax_config(2)?);
 
     eprintln!(
         "[1/6] sgemm, single thread ({} path)",

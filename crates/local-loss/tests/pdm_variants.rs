@@ -418,14 +418,9 @@ fn loss_only_equals_loss_and_grad() {
     let bits =
         |l: &pdmrl_local_loss::LocalLoss<f32>| (l.loss.to_bits(), l.mean_output_distance.to_bits());
     let mut checked = 0;
-    for loss in [
-        MdsLoss::SquaredError,
-        MdsLoss::Sammon,
-        MdsLoss::Kruskal,
-        MdsLoss::Strain,
-    ] {
-        for normalize in [Normalize::Mean, Normalize::Max, Normalize::None] {
-            for metric in [Metric::Euclidean, Metric::SquaredEuclidean] {
+    for loss in MdsLoss::ALL {
+        for normalize in Normalize::ALL {
+            for metric in Metric::ALL {
                 for (weight, guidance) in [(0.0, None), (0.3, Some(g.view()))] {
                     for pairs in [Pairs::All, Pairs::Sampled { k: 4 }] {
                         if loss == MdsLoss::Strain && pairs != Pairs::All {

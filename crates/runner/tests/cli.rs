@@ -5,9 +5,15 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn pdmrl(args: &[&str]) -> Output {
+    pdmrl_with_env(args, &[])
+}
+
+/// [`pdmrl`] with environment variables set.
+fn pdmrl_with_env(args: &[&str], vars: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pdmrl"))
         .args(args)
         .env("RUST_LOG", "warn")
+        .envs(vars.iter().copied())
         .output()
         .expect("run pdmrl")
 }
@@ -65,13 +71,12 @@ fn unknown_env_id_lists_known_ids() {
 fn bad_vector_path_in_the_environment() {
     let d = tmp("simd");
     let run = |value: &str| {
-        Command::new(env!("CARGO_BIN_EXE_pdmrl"))
-            .args(["train", "--total-steps", "512", "--out"])
-            .arg(d.path().join(value))
-            .env("RUST_LOG", "warn")
-            .env("PDMRL_SIMD", value)
-            .output()
-            .expect("run pdmrl")
+        let out = d.path().join(value);
+        let out = out.to_str().unwrap();
+        pdmrl_with_env(
+            &["train", "--total-steps", "512", "--out", out],
+            &[("PDMRL_SIMD", value)],
+        )
     };
     let out = run("avx512");
     assert_fails_with(&out, &["PDMRL_SIMD", "avx512", "portable, avx2"]);

@@ -102,24 +102,18 @@ struct Operands {
 }
 
 impl Operands {
-    /// A pointer to `a[i, p]`.
-    ///
-    /// # Safety
-    /// `i < m`, `p <= k` of the view the operands came from (`p = k`: one past a row,
-    /// never read).
+    /// A pointer to `a[i, p]` (wrapping arithmetic: computing it is safe, reading it is
+    /// valid for `i < m`, `p < k` of the view the operands came from).
     #[inline(always)]
-    unsafe fn a_ptr(&self, i: usize, p: usize) -> *const f32 {
+    fn a_ptr(&self, i: usize, p: usize) -> *const f32 {
         self.a
             .wrapping_offset((i as isize).wrapping_mul(self.rsa))
             .wrapping_offset((p as isize).wrapping_mul(self.csa))
     }
 
-    /// A pointer to `b[p, j]`.
-    ///
-    /// # Safety
-    /// `p < k`, `j < n` of the view the operands came from.
+    /// A pointer to `b[p, j]` (as [`Operands::a_ptr`]: valid to read for `p < k`, `j < n`).
     #[inline(always)]
-    unsafe fn b(&self, p: usize, j: usize) -> *const f32 {
+    fn b(&self, p: usize, j: usize) -> *const f32 {
         self.b
             .wrapping_offset((p as isize).wrapping_mul(self.rsb))
             .wrapping_add(j)
@@ -128,10 +122,10 @@ impl Operands {
     /// `c_ij` as one chain of `f32::mul_add` over `p` in order, from `+0`.
     ///
     /// # Safety
-    /// As [`Operands::a_ptr`] and [`Operands::b`].
+    /// `i < m`, `j < n` of the views the operands came from.
     #[inline(always)]
     unsafe fn chain(&self, i: usize, j: usize) -> f32 {
-        let (mut a, mut b) = unsafe { (self.a_ptr(i, 0), self.b(0, j)) };
+        let (mut a, mut b) = (self.a_ptr(i, 0), self.b(0, j));
         let mut acc = 0.0f32;
         for _ in 0..self.k {
             acc = unsafe { (*a).mul_add(*b, acc) };
@@ -248,9 +242,9 @@ mod avx2 {
         // checks, in profiles that keep them) in the loop.
         let mut a_at = [std::ptr::null::<f32>(); R];
         for (r, at) in a_at.iter_mut().enumerate() {
-            *at = unsafe { op.a_ptr(i + r, ks.start) };
+            *at = op.a_ptr(i + r, ks.start);
         }
-        let mut bp = unsafe { op.b(ks.start, j) };
+        let mut bp = op.b(ks.start, j);
         for _ in ks {
             let mut bv = [_mm256_setzero_ps(); 2];
             for (v, b) in bv.iter_mut().enumerate().take(vectors) {
